@@ -1,0 +1,84 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
+)
+
+// Drift re-applies the singleton policy to Deployments that drifted from it,
+// typically scaled while the webhook was down (the deployments/scale entry is
+// failurePolicy Ignore). It watches Deployment metadata only, the same
+// metadata-only informer the scale handler reads, and fetches a full object
+// only for singletons. The fix is an ordinary Update, so the webhook sees it
+// like any other write.
+type Drift struct {
+	// Client writes the fixed Deployment.
+	Client client.Client
+	// Reader reads full Deployments; the API server directly, so the cache
+	// holds metadata only.
+	Reader client.Reader
+	// Policy is the cluster-wide policy, as the webhook applies it.
+	Policy patches.Policy
+}
+
+// SetupDrift registers the drift controller with the manager.
+func SetupDrift(mgr ctrl.Manager, p patches.Policy) error {
+	r := &Drift{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("singleton-drift").
+		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(isSingleton())).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("set up drift controller: %w", err)
+	}
+	return nil
+}
+
+// isSingleton passes only objects carrying the trigger annotation.
+func isSingleton() predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool {
+		_, ok := o.GetAnnotations()[patches.AnnotationSingleton]
+		return ok
+	})
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Drift) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	d := &appsv1.Deployment{}
+	if err := r.Reader.Get(ctx, req.NamespacedName, d); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if d.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	fixed := d.DeepCopy()
+	res, err := patches.Apply(fixed, r.Policy)
+	if err != nil {
+		// The user must fix the annotations; the webhook says how on the next write.
+		log.V(1).Info("not re-pinned: invalid singleton annotations", "reason", err.Error())
+		return ctrl.Result{}, nil
+	}
+	if !res.Enforced || equality.Semantic.DeepEqual(d, fixed) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.Client.Update(ctx, fixed); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("re-pin deployment: %w", err)
+	}
+	log.Info("re-pinned singleton deployment that drifted", "changes", res.Warnings)
+	return ctrl.Result{}, nil
+}

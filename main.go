@@ -1,0 +1,94 @@
+// Command singleton-webhook makes Kubernetes Deployments singletons: one
+// binary, one image, several subcommands.
+//
+//	singleton-webhook serve     the HTTPS mutating admission webhook
+//	singleton-webhook elect     the leader-election sidecar (election mode)
+//	singleton-webhook mutate    offline: mutate manifests as the webhook would
+//	singleton-webhook review    offline: answer an AdmissionReview as the webhook would
+//	singleton-webhook version   print the version
+//
+// This file holds the dispatch; each subcommand's flags and wiring live in
+// its own file of package main.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// exitCode lets a subcommand choose its exit status: 1 for a refusal
+// (mutate on a denied object), 2 for bad usage.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e *exitCode) Error() string { return e.err.Error() }
+func (e *exitCode) Unwrap() error { return e.err }
+
+const usage = `singleton-webhook makes Kubernetes Deployments singletons.
+
+Usage:
+  singleton-webhook serve   [flags]      run the HTTPS mutating admission webhook
+  singleton-webhook elect   [flags]      run the leader-election sidecar
+  singleton-webhook mutate  -f FILE|-    mutate manifests offline, as the webhook would
+  singleton-webhook review  -f FILE|-    answer an AdmissionReview offline, as the webhook would
+  singleton-webhook version              print the version
+
+Run "singleton-webhook COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err == nil {
+		return
+	}
+	code := 1
+	var ec *exitCode
+	if errors.As(err, &ec) {
+		code = ec.code
+	}
+	if !errors.Is(err, errReported) {
+		fmt.Fprintln(os.Stderr, "singleton-webhook:", err)
+	}
+	os.Exit(code)
+}
+
+// errReported marks an error whose details the command already printed.
+var errReported = errors.New("failed")
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitCode{code: 2, err: errors.New("no command given")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, stderr)
+	case "elect":
+		return runElect(ctx, rest, stderr)
+	case "mutate":
+		return runMutate(ctx, rest, stdin, stdout, stderr)
+	case "review":
+		return runReview(ctx, rest, stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitCode{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
+}

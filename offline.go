@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/singleton-webhook/singleton-webhook/webhook"
+)
+
+const mutateHelp = `Usage: singleton-webhook mutate -f FILE|- [flags]
+
+Reads Kubernetes objects (YAML or JSON; several documents, kind: List) and
+writes them to stdout as YAML, each apps/v1 Deployment mutated exactly as the
+webhook would mutate its CREATE. Warnings go to stderr.
+
+If any object would be denied, every denial is printed to stderr, nothing is
+written to stdout and the exit status is 1: piping the output to
+"kubectl apply -f -" never applies half of a set.
+
+Flags:
+`
+
+const reviewHelp = `Usage: singleton-webhook review -f FILE|- [flags]
+
+Reads an admission.k8s.io/v1 AdmissionReview and writes the AdmissionReview
+the webhook server would answer (uid, allowed, patchType, patch, warnings,
+status). A Scale request is answered without looking its parent up (there is
+no cluster), with a warning. Input that is not an AdmissionReview: exit 1.
+
+Flags:
+`
+
+// offlineFlags are the flags of mutate and review.
+type offlineFlags struct {
+	file   string
+	policy policyFlags
+}
+
+func parseOffline(name, help string, args []string, stderr io.Writer) (*offlineFlags, error) {
+	f := &offlineFlags{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.file, "f", "", `file to read; "-" reads stdin`)
+	f.policy.bind(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, help)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, &exitCode{code: 2, err: errReported}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError("unexpected argument %q (use -f FILE)", fs.Arg(0))
+	}
+	if f.file == "" {
+		return nil, usageError("-f FILE or -f - is required")
+	}
+	return f, nil
+}
+
+func (f *offlineFlags) open(stdin io.Reader) (io.ReadCloser, error) {
+	if f.file == "-" {
+		return io.NopCloser(stdin), nil
+	}
+	r, err := os.Open(f.file)
+	if err != nil {
+		return nil, fmt.Errorf("open input: %w", err)
+	}
+	return r, nil
+}
+
+func runMutate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parseOffline("mutate", mutateHelp, args, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := f.policy.policy()
+	if err != nil {
+		return err
+	}
+	in, err := f.open(stdin)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	res, err := webhook.Mutate(ctx, webhook.NewHandlers(p, nil).Deployments, in)
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "Warning:", w)
+	}
+	if len(res.Denials) > 0 {
+		for _, d := range res.Denials {
+			fmt.Fprintln(stderr, "Error: denied:", d)
+		}
+		return &exitCode{code: 1, err: errReported}
+	}
+	for i, o := range res.Objects {
+		if i > 0 {
+			fmt.Fprintln(stdout, "---")
+		}
+		if _, err := stdout.Write(o); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	return nil
+}
+
+func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parseOffline("review", reviewHelp, args, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := f.policy.policy()
+	if err != nil {
+		return err
+	}
+	in, err := f.open(stdin)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return fmt.Errorf("read input: %w", err)
+	}
+	out, err := webhook.Review(ctx, webhook.NewHandlers(p, nil), b)
+	if err != nil {
+		return err
+	}
+	if _, err := stdout.Write(out); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// usageError is a bad command line: exit status 2.
+func usageError(format string, a ...any) error {
+	return &exitCode{code: 2, err: fmt.Errorf(format, a...)}
+}

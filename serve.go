@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/singleton-webhook/singleton-webhook/certs"
+	"github.com/singleton-webhook/singleton-webhook/controllers"
+	"github.com/singleton-webhook/singleton-webhook/webhook"
+)
+
+// Defaults of the serve flags: the names and values kubebuilder projects use.
+const (
+	defaultWebhookPort      = 9443
+	defaultCertName         = "tls.crt"
+	defaultKeyName          = "tls.key"
+	defaultProbeAddress     = ":8081"
+	defaultMetricsAddress   = ":8080"
+	defaultSelfSignedHosts  = "localhost,127.0.0.1"
+	defaultLeaderElectionID = "singleton-webhook.singleton.dev"
+)
+
+// serveFlags are the flags of `singleton-webhook serve`.
+type serveFlags struct {
+	webhookPort     int
+	certPath        string
+	certName        string
+	keyName         string
+	probeAddress    string
+	metricsAddress  string
+	enableHTTP2     bool
+	selfSigned      bool
+	selfSignedCAOut string
+	selfSignedHosts string
+	standalone      bool
+	leaderElect     bool
+	kubeconfig      string
+	policy          policyFlags
+	zap             zap.Options
+}
+
+func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&f.webhookPort, "webhook-port", defaultWebhookPort, "port of the HTTPS admission server")
+	fs.StringVar(&f.certPath, "webhook-cert-path", "", "directory holding the serving certificate and key (reloaded when they change)")
+	fs.StringVar(&f.certName, "webhook-cert-name", defaultCertName, "serving certificate file name in --webhook-cert-path")
+	fs.StringVar(&f.keyName, "webhook-cert-key", defaultKeyName, "serving key file name in --webhook-cert-path")
+	fs.StringVar(&f.probeAddress, "health-probe-bind-address", defaultProbeAddress, "address of /healthz and /readyz")
+	fs.StringVar(&f.metricsAddress, "metrics-bind-address", defaultMetricsAddress, `address of /metrics; "0" disables`)
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 as well (off: it has had denial-of-service flaws and the API server needs only HTTP/1.1)")
+	fs.BoolVar(&f.selfSigned, "self-signed", false, "serve a certificate from a CA generated in memory (local runs and tests)")
+	fs.StringVar(&f.selfSignedCAOut, "self-signed-ca-out", "", "with --self-signed: write the CA certificate (PEM) to this file, for the webhook's caBundle")
+	fs.StringVar(&f.selfSignedHosts, "self-signed-hosts", defaultSelfSignedHosts, "with --self-signed: comma-separated DNS names and IPs of the certificate")
+	fs.BoolVar(&f.standalone, "standalone", false, "serve admission only, without a cluster: no controllers, and Scales are not checked")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica to run the controllers (the admission server runs on every replica)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config or $KUBECONFIG")
+	f.policy.bind(fs)
+	f.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, &exitCode{code: 2, err: errReported}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return f, f.validate()
+}
+
+// validate checks the flags together, before anything starts.
+func (f *serveFlags) validate() error {
+	switch {
+	case f.webhookPort < 1 || f.webhookPort > 65535:
+		return usageError("--webhook-port %d: want 1-65535", f.webhookPort)
+	case f.selfSigned && f.certPath != "":
+		return usageError("--self-signed and --webhook-cert-path exclude each other")
+	case !f.selfSigned && f.certPath == "":
+		return usageError("a serving certificate is needed: --webhook-cert-path DIR, or --self-signed for local runs")
+	case f.selfSignedCAOut != "" && !f.selfSigned:
+		return usageError("--self-signed-ca-out needs --self-signed")
+	case f.standalone && f.leaderElect:
+		return usageError("--standalone runs no controllers; --leader-elect has nothing to elect")
+	}
+	_, err := f.policy.policy()
+	return err
+}
+
+// tlsOptions returns the server's TLS settings, with the in-memory
+// certificate when --self-signed is set.
+func (f *serveFlags) tlsOptions() ([]func(*tls.Config), error) {
+	opts := []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		if !f.enableHTTP2 {
+			c.NextProtos = []string{"http/1.1"}
+		}
+	}}
+	if !f.selfSigned {
+		return opts, nil
+	}
+	ss, err := certs.NewSelfSigned(strings.Split(f.selfSignedHosts, ","))
+	if err != nil {
+		return nil, err
+	}
+	if f.selfSignedCAOut != "" {
+		if err := os.WriteFile(f.selfSignedCAOut, ss.CAPEM, 0o644); err != nil {
+			return nil, fmt.Errorf("write CA bundle: %w", err)
+		}
+	}
+	return append(opts, func(c *tls.Config) { c.GetCertificate = ss.GetCertificate }), nil
+}
+
+func (f *serveFlags) restConfig() (*rest.Config, error) {
+	if f.kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	f, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	policy, _ := f.policy.policy()
+	tlsOpts, err := f.tlsOptions()
+	if err != nil {
+		return err
+	}
+	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
+		Port:     f.webhookPort,
+		CertDir:  f.certPath,
+		CertName: f.certName,
+		KeyName:  f.keyName,
+		TLSOpts:  tlsOpts,
+	})
+	if f.standalone {
+		webhook.NewHandlers(policy, nil).Register(srv)
+		return serveStandalone(ctx, srv, f.probeAddress)
+	}
+	cfg, err := f.restConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		WebhookServer:          srv,
+		Metrics:                metricsserver.Options{BindAddress: f.metricsAddress},
+		HealthProbeBindAddress: f.probeAddress,
+		LeaderElection:         f.leaderElect,
+		LeaderElectionID:       defaultLeaderElectionID,
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache())).Register(srv)
+	if err := controllers.SetupDrift(mgr, policy); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("add healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
+		return fmt.Errorf("add readyz check: %w", err)
+	}
+	return mgr.Start(ctx)
+}
+
+// serveStandalone runs the admission server and the probes, without a manager.
+func serveStandalone(ctx context.Context, srv ctrlwebhook.Server, probeAddress string) error {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
+	mux.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: map[string]healthz.Checker{"webhook": srv.StartedChecker()}}))
+	probes := &http.Server{Addr: probeAddress, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		if err := probes.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve probes: %w", err)
+		}
+	}()
+	go func() { errc <- srv.Start(ctx) }()
+	err := <-errc
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = probes.Shutdown(shutdownCtx)
+	return err
+}

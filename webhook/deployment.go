@@ -1,0 +1,52 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
+)
+
+// DeploymentPath is where the server serves the Deployment handler.
+const DeploymentPath = "/mutate-apps-v1-deployment"
+
+// Deployments mutates apps/v1 Deployments on CREATE and UPDATE.
+type Deployments struct {
+	// Policy holds the cluster-wide defaults passed to patches.Apply.
+	Policy patches.Policy
+}
+
+var _ admission.Handler = (*Deployments)(nil)
+
+// Handle implements admission.Handler.
+func (h *Deployments) Handle(_ context.Context, req admission.Request) admission.Response {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return admission.Allowed(fmt.Sprintf("operation %s is not mutated", req.Operation))
+	}
+	if req.Kind.Group != appsv1.GroupName || req.Kind.Kind != "Deployment" {
+		return admission.Allowed(fmt.Sprintf("kind %s is not mutated", req.Kind.String()))
+	}
+	d := &appsv1.Deployment{}
+	if err := json.Unmarshal(req.Object.Raw, d); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode deployment: %w", err))
+	}
+	before := d.DeepCopy()
+	res, err := patches.Apply(d, h.Policy)
+	if err != nil {
+		return admission.Denied(err.Error())
+	}
+	if !res.Enforced {
+		return admission.Allowed("not a singleton")
+	}
+	ops, err := diff(before, d)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))
+	}
+	return admission.Patched("", ops...).WithWarnings(res.Warnings...)
+}

@@ -1,0 +1,43 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Review answers an admission.k8s.io/v1 AdmissionReview exactly as the server
+// would: the request goes through the same HTTP handler the server mounts,
+// in memory. An input that is not an AdmissionReview with a request is an
+// error, so the command can fail loudly rather than print an error review.
+func Review(ctx context.Context, h Handlers, in []byte) ([]byte, error) {
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(in, &ar); err != nil {
+		return nil, fmt.Errorf("read AdmissionReview: %w", err)
+	}
+	gvk := ar.GroupVersionKind()
+	if gvk != admissionv1.SchemeGroupVersion.WithKind("AdmissionReview") {
+		return nil, fmt.Errorf("read AdmissionReview: got apiVersion %q kind %q, want admission.k8s.io/v1 AdmissionReview",
+			ar.APIVersion, ar.Kind)
+	}
+	if ar.Request == nil {
+		return nil, errors.New("read AdmissionReview: it has no request")
+	}
+	hook := &webhook.Admission{Handler: h.For(admission.Request{AdmissionRequest: *ar.Request})}
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, DeploymentPath, bytes.NewReader(in))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	hook.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("review: handler answered HTTP %d: %s", rec.Code, rec.Body.String())
+	}
+	return rec.Body.Bytes(), nil
+}

@@ -1,0 +1,58 @@
+package webhook
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
+)
+
+// Handlers are the admission handlers of the product, one per webhook entry.
+type Handlers struct {
+	// Deployments serves DeploymentPath.
+	Deployments *Deployments
+	// Scales serves ScalePath.
+	Scales *Scales
+}
+
+// NewHandlers builds the handlers for a policy. parent may be nil when no
+// cluster is reachable (offline review, standalone serve).
+func NewHandlers(p patches.Policy, parent ParentLookup) Handlers {
+	return Handlers{
+		Deployments: &Deployments{Policy: p},
+		Scales:      &Scales{Policy: p, Parent: parent},
+	}
+}
+
+// Register mounts every handler on the server at its path.
+func (h Handlers) Register(srv webhook.Server) {
+	srv.Register(DeploymentPath, &webhook.Admission{Handler: h.Deployments})
+	srv.Register(ScalePath, &webhook.Admission{Handler: h.Scales})
+}
+
+// For returns the handler the API server would call for a request: the scale
+// handler for the scale subresource, the Deployment handler otherwise.
+func (h Handlers) For(req admission.Request) admission.Handler {
+	if req.SubResource == "scale" {
+		return h.Scales
+	}
+	return h.Deployments
+}
+
+// CachedParent looks a Deployment's metadata up in a reader, typically the
+// manager's cache, which then holds a metadata-only informer for Deployments.
+func CachedParent(r client.Reader) ParentLookup {
+	return func(ctx context.Context, namespace, name string) (*metav1.PartialObjectMetadata, error) {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, m); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
