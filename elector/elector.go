@@ -1,0 +1,170 @@
+package elector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	rl "k8s.io/client-go/tools/leaderelection/resourcelock"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// shutdownTimeout bounds the HTTP server's graceful shutdown.
+const shutdownTimeout = 2 * time.Second
+
+// Elector is one candidate: it runs the election and keeps the signals the
+// application reads in line with it.
+type Elector struct {
+	cfg     Config
+	client  kubernetes.Interface
+	status  *status
+	metrics *metrics
+
+	mu      sync.Mutex
+	current *term
+}
+
+// New returns an Elector for a validated Config.
+func New(cfg Config, client kubernetes.Interface) (*Elector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("elector config: %w", err)
+	}
+	return &Elector{cfg: cfg, client: client, status: newStatus(cfg.Identity, time.Now()), metrics: newMetrics()}, nil
+}
+
+// Run runs one candidate until ctx is done; see Elector.Run.
+func Run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
+	e, err := New(cfg, client)
+	if err != nil {
+		return err
+	}
+	return e.Run(ctx)
+}
+
+// Status returns what GET /leader answers.
+func (e *Elector) Status() Status { return e.status.get() }
+
+// Handler serves GET /leader, GET /healthz and GET /metrics.
+func (e *Elector) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/leader", e.status)
+	mux.HandleFunc("/healthz", healthz)
+	mux.Handle("/metrics", e.metrics.handler())
+	return mux
+}
+
+// Run serves the Handler on the listen address and takes part in the
+// election until ctx is done; a candidate that loses the Lease becomes a
+// candidate again. When ctx is done it drops the leader signals, releases
+// the Lease if it holds it, sets the label to standby, and returns. It
+// returns an error only if it cannot start.
+func (e *Elector) Run(ctx context.Context) error {
+	log := logf.FromContext(ctx).WithName("elector")
+	ctx = logf.IntoContext(ctx, log) // client-go logs through the context as well
+	label := newLabeler(nil, "", e.cfg.RetryPeriod, log, e.metrics)
+	if e.cfg.PodName != "" {
+		label = newLabeler(e.client.CoreV1().Pods(e.cfg.podNamespace()), e.cfg.PodName, e.cfg.RetryPeriod, log, e.metrics)
+	}
+	sig := &signals{self: e.cfg.Identity, status: e.status, file: newStateFile(e.cfg.StateDir),
+		label: label, metrics: e.metrics, log: log}
+	if err := sig.reset(); err != nil {
+		return err
+	}
+	var srv *http.Server
+	if e.cfg.ListenAddress != "" {
+		ln, err := net.Listen("tcp", e.cfg.ListenAddress)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", e.cfg.ListenAddress, err)
+		}
+		srv = &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				log.Error(err, "HTTP server stopped", "address", e.cfg.ListenAddress)
+			}
+		}()
+	}
+	// The label outlives ctx: the last standby patch is made after it is done.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { label.run(bg) })
+	if e.cfg.WatchLease {
+		wg.Go(func() { e.watchLease(ctx) })
+	}
+	log.Info("Candidate started", "lease", e.cfg.LeaseNamespace+"/"+e.cfg.LeaseName, "identity", e.cfg.Identity)
+	for ctx.Err() == nil {
+		if err := e.runTerm(ctx, sig); err != nil {
+			log.Error(err, "Election failed; retrying")
+			sleep(ctx, e.cfg.RetryPeriod)
+		}
+	}
+	sig.standby("shutting down")
+	sig.syncLabel()
+	stopBG()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	wg.Wait()
+	log.Info("Candidate stopped", "identity", e.cfg.Identity)
+	return nil
+}
+
+// runTerm runs client-go's elector once: until it fails to acquire before
+// ctx is done, or until it stops leading.
+func (e *Elector) runTerm(ctx context.Context, sig *signals) error {
+	termCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := newTerm(e.cfg.RenewDeadline, sig, cancel)
+	inner, err := rl.New(rl.LeasesResourceLock, e.cfg.LeaseNamespace, e.cfg.LeaseName,
+		e.client.CoreV1(), e.client.CoordinationV1(), rl.ResourceLockConfig{Identity: e.cfg.Identity})
+	if err != nil {
+		return fmt.Errorf("lease lock: %w", err)
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            &trackingLock{Interface: inner, term: t, metrics: e.metrics, log: sig.log},
+		LeaseDuration:   e.cfg.LeaseDuration,
+		RenewDeadline:   e.cfg.RenewDeadline,
+		RetryPeriod:     e.cfg.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            e.cfg.LeaseName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: t.start,
+			OnStoppedLeading: func() { t.end("stopped leading") },
+			OnNewLeader:      t.observe,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader elector: %w", err)
+	}
+	e.mu.Lock()
+	e.current = t
+	e.mu.Unlock()
+	le.Run(termCtx)
+	t.end("election stopped")
+	return nil
+}
+
+// wake makes a standby try to acquire the Lease now.
+func (e *Elector) wake() bool {
+	e.mu.Lock()
+	t := e.current
+	e.mu.Unlock()
+	return t != nil && t.wake()
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}

@@ -1,0 +1,91 @@
+package elector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// signals are the three ways the application learns its role: the leader
+// file, GET /leader, and the Pod's RoleLabel. Transitions are serialized
+// and order the signals so that the file, the one applications rely on
+// most, is the first to go down:
+//
+//   - lead: HTTP state, then the file, then the label (in the background);
+//   - standby: the file, then HTTP state, then the label.
+type signals struct {
+	self    string
+	status  *status
+	file    stateFile
+	label   *labeler
+	metrics *metrics
+	log     logr.Logger
+
+	mu      sync.Mutex
+	leading bool
+}
+
+// lead raises the leader signals.
+func (s *signals) lead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leading {
+		return
+	}
+	now := time.Now()
+	s.leading = true
+	s.status.set(s.self, true, now)
+	if err := s.file.write(s.self, now); err != nil {
+		s.log.Error(err, "Cannot write the leader file; the application sees leadership over HTTP and the label only")
+	}
+	s.metrics.setLeader(true)
+	s.label.set(RoleLeader)
+	s.log.Info("Became leader", "identity", s.self)
+}
+
+// standby drops the leader signals, except that the label is only queued:
+// callers that are about to let a successor in wait for it with syncLabel.
+func (s *signals) standby(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.leading {
+		return
+	}
+	if err := s.file.remove(); err != nil {
+		s.log.Error(err, "Cannot remove the leader file")
+	}
+	s.leading = false
+	s.status.set("", false, time.Now())
+	s.metrics.setLeader(false)
+	s.label.set(RoleStandby)
+	s.log.Info("Stopped leading", "identity", s.self, "reason", reason)
+}
+
+// observe records the Lease holder seen by a standby. While this candidate
+// leads, or when the report names itself, it is ignored: those reports
+// arrive asynchronously and may be stale; lead and standby own that state.
+func (s *signals) observe(holder string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leading || holder == s.self {
+		return
+	}
+	s.status.set(holder, false, time.Now())
+}
+
+// syncLabel applies the wanted label now, bounded by the labeler's timeout,
+// even while ctx-driven shutdown is in progress.
+func (s *signals) syncLabel() {
+	if err := s.label.sync(context.Background()); err != nil {
+		s.log.Error(err, "Cannot set the role label now; will retry")
+	}
+}
+
+// reset clears what a previous run may have left: the leader file (the
+// volume outlives a crashed container) and the label.
+func (s *signals) reset() error {
+	s.label.set(RoleStandby)
+	return s.file.remove()
+}
