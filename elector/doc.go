@@ -6,6 +6,9 @@
 //   - the file <state-dir>/leader, present only while leading, written
 //     atomically (temporary file, then rename) and removed on loss, on
 //     exit, and at start (the shared volume outlives a crashed container);
+//     its modification time is the last successful renewal, so a reader can
+//     also treat a file older than the renew deadline as stale, which covers
+//     a sidecar killed before it could remove it;
 //   - GET /leader on the listen address: {"leader", "self", "isLeader",
 //     "since"}; also GET /healthz and GET /metrics (Prometheus);
 //   - the label singleton.dev/role=leader|standby on the own Pod, so that a

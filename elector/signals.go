@@ -27,8 +27,8 @@ type signals struct {
 	leading bool
 }
 
-// lead raises the leader signals.
-func (s *signals) lead() {
+// lead raises the leader signals; renewed is when the acquiring write was sent.
+func (s *signals) lead(renewed time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.leading {
@@ -37,7 +37,7 @@ func (s *signals) lead() {
 	now := time.Now()
 	s.leading = true
 	s.status.set(s.self, true, now)
-	if err := s.file.write(s.self, now); err != nil {
+	if err := s.file.write(s.self, now, renewed); err != nil {
 		s.log.Error(err, "Cannot write the leader file; the application sees leadership over HTTP and the label only")
 	}
 	s.metrics.setLeader(true)
@@ -61,6 +61,18 @@ func (s *signals) standby(reason string) {
 	s.metrics.setLeader(false)
 	s.label.set(RoleStandby)
 	s.log.Info("Stopped leading", "identity", s.self, "reason", reason)
+}
+
+// renewed moves the leader file's modification time to the last renewal.
+func (s *signals) renewed(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.leading {
+		return
+	}
+	if err := s.file.touch(at); err != nil {
+		s.log.Error(err, "Cannot touch the leader file")
+	}
 }
 
 // observe records the Lease holder seen by a standby. While this candidate

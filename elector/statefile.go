@@ -12,7 +12,10 @@ import (
 // stateFile is the leader file on the volume shared with the application.
 // It is written atomically, so a reader never sees a partial file: the
 // content goes to a temporary file in the same directory, which is then
-// renamed over the final name.
+// renamed over the final name. Its modification time is the start of the
+// last successful renewal, so a reader that cannot rely on the sidecar being
+// alive (a killed sidecar cannot remove the file) can treat a file older
+// than the renew deadline as stale.
 type stateFile struct {
 	// path is the leader file; empty disables it.
 	path string
@@ -26,8 +29,8 @@ func newStateFile(dir string) stateFile {
 }
 
 // write creates the leader file holding the identity and the time it
-// became leader.
-func (f stateFile) write(identity string, since time.Time) error {
+// became leader, with renewed as its modification time.
+func (f stateFile) write(identity string, since, renewed time.Time) error {
 	if f.path == "" {
 		return nil
 	}
@@ -37,13 +40,26 @@ func (f stateFile) write(identity string, since time.Time) error {
 	}
 	content := fmt.Sprintf("%s\n%s\n", identity, since.UTC().Format(time.RFC3339Nano))
 	_, werr := tmp.WriteString(content)
-	if err := errors.Join(werr, tmp.Chmod(0o644), tmp.Close()); err != nil {
+	err = errors.Join(werr, tmp.Chmod(0o644), tmp.Close(), os.Chtimes(tmp.Name(), renewed, renewed))
+	if err != nil {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("write leader file: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), f.path); err != nil {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("write leader file: %w", err)
+	}
+	return nil
+}
+
+// touch sets the modification time of an existing leader file to the last
+// successful renewal; it never creates the file.
+func (f stateFile) touch(renewed time.Time) error {
+	if f.path == "" {
+		return nil
+	}
+	if err := os.Chtimes(f.path, renewed, renewed); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("touch leader file: %w", err)
 	}
 	return nil
 }

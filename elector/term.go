@@ -40,9 +40,12 @@ func (t *term) renewed(sent time.Time) {
 	wait := time.Until(t.deadline)
 	if t.timer == nil {
 		t.timer = time.AfterFunc(wait, t.expire)
-		return
+	} else {
+		t.timer.Reset(wait)
 	}
-	t.timer.Reset(wait)
+	if t.leading {
+		t.sig.renewed(sent)
+	}
 }
 
 // start raises the leader signals, unless the term ended or its deadline
@@ -54,7 +57,7 @@ func (t *term) start(ctx context.Context) {
 		return
 	}
 	t.leading = true
-	t.sig.lead()
+	t.sig.lead(t.deadline.Add(-t.renewDeadline))
 }
 
 // isLeading reports whether this term raised the leader signals.

@@ -1,0 +1,94 @@
+package elector
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestStateFile(t *testing.T) {
+	dir := t.TempDir()
+	f := newStateFile(dir)
+	since := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+	renewed := since.Add(time.Second)
+	if err := f.write("app-0", since, renewed); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, LeaderFileName)); err != nil || !fi.ModTime().Equal(renewed) {
+		t.Errorf("leader file modification time %v (err %v), want the renewal %v", modTime(fi), err, renewed)
+	}
+	later := renewed.Add(time.Second)
+	if err := f.touch(later); err != nil {
+		t.Fatalf("touch: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, LeaderFileName)); err != nil || !fi.ModTime().Equal(later) {
+		t.Errorf("leader file modification time %v (err %v) after touch, want %v", modTime(fi), err, later)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, LeaderFileName))
+	if err != nil {
+		t.Fatalf("read leader file: %v", err)
+	}
+	if want := "app-0\n2030-01-02T03:04:05Z\n"; string(got) != want {
+		t.Errorf("leader file = %q, want %q", got, want)
+	}
+	if err := f.write("app-1", since, since); err != nil {
+		t.Fatalf("overwrite: %v", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != LeaderFileName {
+		t.Errorf("state dir holds %v, want only %q (no temporary files left)", names(entries), LeaderFileName)
+	}
+
+	if err := f.remove(); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LeaderFileName)); !os.IsNotExist(err) {
+		t.Errorf("leader file still there after remove: %v", err)
+	}
+	if err := f.remove(); err != nil {
+		t.Errorf("removing a missing file: %v, want no error", err)
+	}
+	if err := f.touch(later); err != nil {
+		t.Errorf("touching a missing file: %v, want no error", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LeaderFileName)); !os.IsNotExist(err) {
+		t.Errorf("touch created the leader file: %v", err)
+	}
+}
+
+func TestStateFileFailsInAMissingDirectory(t *testing.T) {
+	f := newStateFile(filepath.Join(t.TempDir(), "missing"))
+	if err := f.write("app-0", time.Now(), time.Now()); err == nil {
+		t.Error("write into a missing directory succeeded, want an error")
+	}
+}
+
+func TestStateFileDisabled(t *testing.T) {
+	f := newStateFile("")
+	if err := f.write("app-0", time.Now(), time.Now()); err != nil {
+		t.Errorf("write without a directory: %v, want a no-op", err)
+	}
+	if err := f.remove(); err != nil {
+		t.Errorf("remove without a directory: %v, want a no-op", err)
+	}
+}
+
+func names(entries []os.DirEntry) []string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func modTime(fi os.FileInfo) time.Time {
+	if fi == nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
