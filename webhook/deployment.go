@@ -44,7 +44,7 @@ func (h *Deployments) Handle(_ context.Context, req admission.Request) admission
 	if !res.Enforced {
 		return admission.Allowed("not a singleton")
 	}
-	ops, err := diff(before, d)
+	ops, err := diff(req.Object.Raw, before, d)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))
 	}
