@@ -44,6 +44,9 @@ func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 	switch mode {
 	case ModeReplicas:
 		res.Warnings, err = applyReplicas(d)
+		if err == nil {
+			res.Warnings = append(res.Warnings, stripElection(d)...)
+		}
 	case ModeElection:
 		res.Warnings, err = applyElection(d, p.Elector)
 	default:

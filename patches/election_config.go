@@ -1,0 +1,184 @@
+package patches
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// JitterFactor is client-go leaderelection's retry jitter: the renew deadline
+// must exceed JitterFactor × the retry period, or a single jittered retry
+// could miss it.
+const JitterFactor = 1.2
+
+// LeaderServiceSuffix makes the name of a Deployment's leader Service.
+const LeaderServiceSuffix = "-leader"
+
+// electionConfig is what the annotations and the policy ask of the sidecar.
+type electionConfig struct {
+	leaseName     string
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	retryPeriod   time.Duration
+}
+
+// parseElection reads and validates the election annotations of d.
+func parseElection(d *appsv1.Deployment, o ElectorOptions) (electionConfig, error) {
+	cfg := electionConfig{leaseName: d.Name}
+	if v, ok := d.Annotations[AnnotationLeaseName]; ok {
+		cfg.leaseName = v
+	}
+	if cfg.leaseName == "" {
+		return cfg, &AnnotationError{Key: AnnotationLeaseName, Value: "",
+			Reason: "must name the Lease: the Deployment has no metadata.name to default to"}
+	}
+	if errs := validation.IsDNS1123Subdomain(cfg.leaseName); len(errs) > 0 {
+		return cfg, &AnnotationError{Key: AnnotationLeaseName, Value: cfg.leaseName,
+			Reason: "is not a valid Lease name: " + strings.Join(errs, "; ")}
+	}
+	if err := checkLeaderService(d); err != nil {
+		return cfg, err
+	}
+	lease, err := annotationTiming(d, AnnotationLeaseDuration, "lease duration", o.LeaseDuration)
+	if err != nil {
+		return cfg, err
+	}
+	renew, err := annotationTiming(d, AnnotationRenewDeadline, "renew deadline", o.RenewDeadline)
+	if err != nil {
+		return cfg, err
+	}
+	retry, err := annotationTiming(d, AnnotationRetryPeriod, "retry period", o.RetryPeriod)
+	if err != nil {
+		return cfg, err
+	}
+	if err := checkTimings(lease, renew, retry); err != nil {
+		return cfg, err
+	}
+	cfg.leaseDuration, cfg.renewDeadline, cfg.retryPeriod = lease.value, renew.value, retry.value
+	return cfg, nil
+}
+
+// LeaderServiceWanted reports whether a Deployment's annotations ask for a
+// leader Service. Only "true" does; the webhook refuses values other than
+// "true" and "false".
+func LeaderServiceWanted(annotations map[string]string) bool {
+	return annotations[AnnotationLeaderService] == "true"
+}
+
+// checkLeaderService validates AnnotationLeaderService, and that the
+// Service it asks for can be named after the Deployment.
+func checkLeaderService(d *appsv1.Deployment) error {
+	v, ok := d.Annotations[AnnotationLeaderService]
+	if !ok || v == "false" {
+		return nil
+	}
+	if v != "true" {
+		return &AnnotationError{Key: AnnotationLeaderService, Value: v,
+			Reason: `is not accepted; use "true" for a Service that selects only the leader, or "false"`}
+	}
+	if d.Name == "" {
+		return nil
+	}
+	name := d.Name + LeaderServiceSuffix
+	if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+		return &AnnotationError{Key: AnnotationLeaderService, Value: v,
+			Reason: fmt.Sprintf("cannot be honoured: the Service would be named %q, which is not a valid Service name: %s",
+				name, strings.Join(errs, "; "))}
+	}
+	return nil
+}
+
+// timingSource says where a timing's value came from, for the messages.
+type timingSource int
+
+const (
+	fromValue      timingSource = iota // a plain value: flags, options
+	fromAnnotation                     // the Deployment's annotation
+	fromPolicy                         // the policy default, no annotation
+)
+
+// timing is one election timing and where it came from.
+type timing struct {
+	key    string // annotation key
+	what   string // "lease duration"
+	raw    string // the annotation's value, as written
+	value  time.Duration
+	source timingSource
+}
+
+// annotationTiming reads one duration annotation; def applies when absent.
+func annotationTiming(d *appsv1.Deployment, key, what string, def time.Duration) (timing, error) {
+	raw, ok := d.Annotations[key]
+	if !ok {
+		return timing{key: key, what: what, value: def, source: fromPolicy}, nil
+	}
+	v, err := time.ParseDuration(raw)
+	if err != nil {
+		return timing{}, &AnnotationError{Key: key, Value: raw,
+			Reason: `is not a duration; write a Go duration such as "15s" or "1m30s"`}
+	}
+	return timing{key: key, what: what, raw: raw, value: v, source: fromAnnotation}, nil
+}
+
+// describe names a timing in a message.
+func (t timing) describe() string {
+	switch t.source {
+	case fromAnnotation:
+		return fmt.Sprintf("%s %q", t.key, t.raw)
+	case fromPolicy:
+		return fmt.Sprintf("the default %s %s (set %s to change it)", t.what, t.value, t.key)
+	}
+	return fmt.Sprintf("%s %s", t.what, t.value)
+}
+
+// fault is the error blaming t.
+func (t timing) fault(reason string) error {
+	if t.source == fromAnnotation {
+		return &AnnotationError{Key: t.key, Value: t.raw, Reason: reason}
+	}
+	return fmt.Errorf("%s %s %s", t.what, t.value, reason)
+}
+
+// ValidateTimings checks the election timings with the rule of client-go
+// leaderelection, which the sidecar enforces too: all positive,
+// leaseDuration > renewDeadline > JitterFactor × retryPeriod, and
+// leaseDuration a whole number of seconds (the Lease stores seconds).
+func ValidateTimings(leaseDuration, renewDeadline, retryPeriod time.Duration) error {
+	return checkTimings(
+		timing{what: "lease duration", value: leaseDuration},
+		timing{what: "renew deadline", value: renewDeadline},
+		timing{what: "retry period", value: retryPeriod})
+}
+
+// checkTimings applies the rule of ValidateTimings. When a relation fails,
+// it blames the side the user wrote: a policy default is never at fault
+// when an annotation is.
+func checkTimings(lease, renew, retry timing) error {
+	for _, t := range []timing{lease, renew, retry} {
+		if t.value <= 0 {
+			return t.fault("must be greater than zero")
+		}
+	}
+	if lease.value%time.Second != 0 {
+		return lease.fault("must be a whole number of seconds (the Lease stores seconds)")
+	}
+	if lease.value <= renew.value {
+		if lease.source == fromPolicy {
+			return renew.fault("must be less than " + lease.describe())
+		}
+		return lease.fault("must be greater than " + renew.describe())
+	}
+	limit := time.Duration(JitterFactor * float64(retry.value))
+	if renew.value <= limit {
+		if renew.source == fromPolicy {
+			return retry.fault(fmt.Sprintf("is too long: %g × %s = %s must be less than %s",
+				JitterFactor, retry.value, limit, renew.describe()))
+		}
+		return renew.fault(fmt.Sprintf("must be greater than %g × %s = %s",
+			JitterFactor, retry.describe(), limit))
+	}
+	return nil
+}
