@@ -49,7 +49,7 @@ func Mutate(ctx context.Context, h *Deployments, r io.Reader) (*MutateResult, er
 		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 			continue
 		}
-		out, err := mutateObject(ctx, h, raw, res)
+		out, err := mutateObject(ctx, h, raw, metav1.TypeMeta{}, res)
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
@@ -66,8 +66,9 @@ type listItems struct {
 	Items []json.RawMessage `json:"items"`
 }
 
-// mutateObject mutates one object, recursing into lists.
-func mutateObject(ctx context.Context, h *Deployments, raw []byte, res *MutateResult) ([]byte, error) {
+// mutateObject mutates one object, recursing into lists. def is the type of
+// an item of a typed list (a DeploymentList's items carry no kind).
+func mutateObject(ctx context.Context, h *Deployments, raw []byte, def metav1.TypeMeta, res *MutateResult) ([]byte, error) {
 	var meta struct {
 		metav1.TypeMeta   `json:",inline"`
 		metav1.ObjectMeta `json:"metadata"`
@@ -76,10 +77,13 @@ func mutateObject(ctx context.Context, h *Deployments, raw []byte, res *MutateRe
 		return nil, fmt.Errorf("not a Kubernetes object: %w", err)
 	}
 	if meta.Kind == "" {
+		meta.TypeMeta = def
+	}
+	if meta.Kind == "" {
 		return nil, errors.New("not a Kubernetes object: it has no kind")
 	}
 	if strings.HasSuffix(meta.Kind, "List") {
-		return mutateList(ctx, h, raw, res)
+		return mutateList(ctx, h, raw, meta.TypeMeta, res)
 	}
 	if meta.APIVersion != "apps/v1" || meta.Kind != "Deployment" {
 		return raw, nil
@@ -110,7 +114,7 @@ func mutateObject(ctx context.Context, h *Deployments, raw []byte, res *MutateRe
 	return applyOps(raw, resp.Patches)
 }
 
-func mutateList(ctx context.Context, h *Deployments, raw []byte, res *MutateResult) ([]byte, error) {
+func mutateList(ctx context.Context, h *Deployments, raw []byte, tm metav1.TypeMeta, res *MutateResult) ([]byte, error) {
 	var list map[string]json.RawMessage
 	var items listItems
 	if err := json.Unmarshal(raw, &list); err != nil {
@@ -119,8 +123,15 @@ func mutateList(ctx context.Context, h *Deployments, raw []byte, res *MutateResu
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, fmt.Errorf("read list items: %w", err)
 	}
+	if items.Items == nil {
+		return raw, nil
+	}
+	var def metav1.TypeMeta
+	if tm.Kind != "List" {
+		def = metav1.TypeMeta{APIVersion: tm.APIVersion, Kind: strings.TrimSuffix(tm.Kind, "List")}
+	}
 	for i, item := range items.Items {
-		out, err := mutateObject(ctx, h, item, res)
+		out, err := mutateObject(ctx, h, item, def, res)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
