@@ -25,11 +25,13 @@ type Deployments struct {
 var _ admission.Handler = (*Deployments)(nil)
 
 // Handle implements admission.Handler.
-func (h *Deployments) Handle(_ context.Context, req admission.Request) admission.Response {
+func (h *Deployments) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		markSkipped(ctx, ReasonOperation)
 		return admission.Allowed(fmt.Sprintf("operation %s is not mutated", req.Operation))
 	}
 	if req.Kind.Group != appsv1.GroupName || req.Kind.Kind != "Deployment" {
+		markSkipped(ctx, ReasonKind)
 		return admission.Allowed(fmt.Sprintf("kind %s is not mutated", req.Kind.String()))
 	}
 	d := &appsv1.Deployment{}
@@ -42,8 +44,10 @@ func (h *Deployments) Handle(_ context.Context, req admission.Request) admission
 		return admission.Denied(err.Error())
 	}
 	if !res.Enforced {
+		markSkipped(ctx, ReasonNotSingleton)
 		return admission.Allowed("not a singleton")
 	}
+	markMode(ctx, res.Mode)
 	ops, err := diff(req.Object.Raw, before, d)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))

@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // Review answers an admission.k8s.io/v1 AdmissionReview exactly as the server
@@ -31,11 +29,14 @@ func Review(ctx context.Context, h Handlers, in []byte) ([]byte, error) {
 	if ar.Request == nil {
 		return nil, errors.New("read AdmissionReview: it has no request")
 	}
-	hook := &webhook.Admission{Handler: h.For(admission.Request{AdmissionRequest: *ar.Request})}
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, DeploymentPath, bytes.NewReader(in))
+	path := DeploymentPath
+	if ar.Request.SubResource == "scale" {
+		path = ScalePath
+	}
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(in))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
-	hook.ServeHTTP(rec, req)
+	h.Routes()[path].ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		return nil, fmt.Errorf("review: handler answered HTTP %d: %s", rec.Code, rec.Body.String())
 	}

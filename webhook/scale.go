@@ -43,9 +43,11 @@ var _ admission.Handler = (*Scales)(nil)
 // Handle implements admission.Handler.
 func (h *Scales) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Update {
+		markSkipped(ctx, ReasonOperation)
 		return admission.Allowed(fmt.Sprintf("operation %s is not mutated", req.Operation))
 	}
 	if req.SubResource != "scale" || req.Kind.Kind != "Scale" {
+		markSkipped(ctx, ReasonKind)
 		return admission.Allowed(fmt.Sprintf("%s %s/%s is not mutated", req.Kind.Kind, req.Resource.Resource, req.SubResource))
 	}
 	s := &autoscalingv1.Scale{}
@@ -53,9 +55,11 @@ func (h *Scales) Handle(ctx context.Context, req admission.Request) admission.Re
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode scale: %w", err))
 	}
 	if s.Spec.Replicas <= 1 {
+		markSkipped(ctx, ReasonAtMostOne)
 		return admission.Allowed("at most one replica")
 	}
 	if h.Parent == nil {
+		markSkipped(ctx, ReasonParentNotChecked)
 		return admission.Allowed("parent not looked up").WithWarnings(
 			"singleton: the parent Deployment was not looked up (no cluster); scale not checked")
 	}
@@ -65,15 +69,23 @@ func (h *Scales) Handle(ctx context.Context, req admission.Request) admission.Re
 	}
 	parent, err := h.Parent(ctx, req.Namespace, name)
 	if err != nil {
+		markSkipped(ctx, ReasonParentLookup)
 		return admission.Allowed("parent lookup failed").WithWarnings(fmt.Sprintf(
 			"singleton: could not look up Deployment %s/%s (%v); scale not checked", req.Namespace, name, err))
 	}
 	mode, enforced, err := patches.Resolve(parent.Annotations, h.Policy)
 	if err != nil {
+		markSkipped(ctx, ReasonParentAnnotations)
 		return admission.Allowed("parent has invalid annotations").WithWarnings(
 			"singleton: scale not checked: " + err.Error())
 	}
-	if !enforced || mode != patches.ModeReplicas {
+	if !enforced {
+		markSkipped(ctx, ReasonNotSingleton)
+		return admission.Allowed("not a replicas-mode singleton")
+	}
+	markMode(ctx, mode)
+	if mode != patches.ModeReplicas {
+		markSkipped(ctx, ReasonNotReplicasMode)
 		return admission.Allowed("not a replicas-mode singleton")
 	}
 	op := jsonpatch.NewOperation("replace", "/spec/replicas", 1)

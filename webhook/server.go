@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"net/http"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,8 @@ type Handlers struct {
 	Deployments *Deployments
 	// Scales serves ScalePath.
 	Scales *Scales
+	// Metrics records what the HTTP handlers answer; nil records nothing.
+	Metrics *Metrics
 }
 
 // NewHandlers builds the handlers for a policy. parent may be nil when no
@@ -31,8 +34,18 @@ func NewHandlers(p patches.Policy, parent ParentLookup) Handlers {
 
 // Register mounts every handler on the server at its path.
 func (h Handlers) Register(srv webhook.Server) {
-	srv.Register(DeploymentPath, &webhook.Admission{Handler: h.Deployments})
-	srv.Register(ScalePath, &webhook.Admission{Handler: h.Scales})
+	for path, hh := range h.Routes() {
+		srv.Register(path, hh)
+	}
+}
+
+// Routes returns the HTTP handler of every webhook path: the admission
+// handlers behind the transport checks of HTTPHandler.
+func (h Handlers) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		DeploymentPath: NewHTTPHandler(ResourceDeployments, h.Deployments, h.Metrics),
+		ScalePath:      NewHTTPHandler(ResourceScale, h.Scales, h.Metrics),
+	}
 }
 
 // For returns the handler the API server would call for a request: the scale
