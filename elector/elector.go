@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	rl "k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -76,18 +77,9 @@ func (e *Elector) Run(ctx context.Context) error {
 	if err := sig.reset(); err != nil {
 		return err
 	}
-	var srv *http.Server
-	if e.cfg.ListenAddress != "" {
-		ln, err := net.Listen("tcp", e.cfg.ListenAddress)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", e.cfg.ListenAddress, err)
-		}
-		srv = &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				log.Error(err, "HTTP server stopped", "address", e.cfg.ListenAddress)
-			}
-		}()
+	srv, err := e.serve(log)
+	if err != nil {
+		return err
 	}
 	// The label outlives ctx: the last standby patch is made after it is done.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -109,11 +101,29 @@ func (e *Elector) Run(ctx context.Context) error {
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = srv.Shutdown(sctx) // after the signals dropped: /leader says standby to the end
 	}
 	wg.Wait()
 	log.Info("Candidate stopped", "identity", e.cfg.Identity)
 	return nil
+}
+
+// serve starts the HTTP server on the listen address, if any.
+func (e *Elector) serve(log logr.Logger) (*http.Server, error) {
+	if e.cfg.ListenAddress == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", e.cfg.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", e.cfg.ListenAddress, err)
+	}
+	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error(err, "HTTP server stopped", "address", e.cfg.ListenAddress)
+		}
+	}()
+	return srv, nil
 }
 
 // runTerm runs client-go's elector once: until it fails to acquire before

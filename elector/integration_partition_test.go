@@ -1,0 +1,105 @@
+//go:build integration
+
+package elector_test
+
+import (
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// timerSlack is how late the sidecar's deadline timer and the 2ms poll of
+// the test may observe the drop on a loaded machine.
+const timerSlack = 100 * time.Millisecond
+
+func TestPartitionedLeaderStepsDownBeforeATakeover(t *testing.T) {
+	g := newGroup(t, 3, fast)
+	px := newProxy(t)
+	cut := g.cands[0]
+	cut.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	if err := writeKubeconfig(cut.kubeconfig, cluster.cfg, "https://"+px.addr); err != nil {
+		t.Fatal(err)
+	}
+	cut.start(t)
+	if !eventually(crashBound(fast), cut.hasFile) {
+		t.Fatal("the candidate behind the proxy did not become leader")
+	}
+	g.cands[1].start(t)
+	g.cands[2].start(t)
+	requireOneLeader(t, g, cut)
+
+	s := startSampler(g)
+	s.skip(cut, "label") // the label needs the API server: best effort while cut off
+	cutAt := time.Now()
+	px.cut()
+	var droppedAt, takenAt time.Time
+	eventually(crashBound(fast), func() bool {
+		now := time.Now()
+		if droppedAt.IsZero() && !cut.hasFile() && !cut.httpLeader() {
+			droppedAt = now
+		}
+		if takenAt.IsZero() && g.fileLeader(cut) != nil {
+			takenAt = now
+		}
+		return !droppedAt.IsZero() && !takenAt.IsZero()
+	})
+	samples, overlaps := s.finish(t)
+	t.Logf("partition: leader dropped file and HTTP %s after the cut (renew deadline %s), successor led %s after the cut; %d samples, %d with more than one leader",
+		droppedAt.Sub(cutAt).Round(time.Millisecond), fast.renew, takenAt.Sub(cutAt).Round(time.Millisecond), samples, overlaps)
+	switch {
+	case droppedAt.IsZero():
+		t.Fatal("the partitioned leader never dropped its file and HTTP state")
+	case droppedAt.Sub(cutAt) > fast.renew+timerSlack:
+		t.Errorf("the partitioned leader dropped its signals %s after the cut, want within the renew deadline %s (+%s slack)",
+			droppedAt.Sub(cutAt), fast.renew, timerSlack)
+	case takenAt.IsZero():
+		t.Errorf("no successor within %s of the cut", crashBound(fast))
+	case !takenAt.After(droppedAt):
+		t.Errorf("a successor led at +%s, before the partitioned leader dropped its signals at +%s",
+			takenAt.Sub(cutAt), droppedAt.Sub(cutAt))
+	}
+	if overlaps != 0 {
+		t.Errorf("%d samples show more than one leader, want 0", overlaps)
+	}
+
+	px.heal(t)
+	next := g.fileLeader(cut)
+	if next == nil {
+		t.Fatal("no leader after healing")
+	}
+	requireOneLeader(t, g, next) // the healed candidate is a standby, label included
+}
+
+func TestProductionDefaultsFailoverTime(t *testing.T) {
+	for _, mode := range []struct{ name, flag string }{{"on", "--lease-watch=true"}, {"off", "--lease-watch=false"}} {
+		t.Run("lease watch "+mode.name, func(t *testing.T) {
+			g := newGroup(t, 3, production, mode.flag)
+			g.startAll(t)
+			leader, _ := g.waitLeader(t, nil, 10*time.Second)
+			if leader == nil {
+				t.Fatal("no leader elected")
+			}
+			// Without the watch a standby notices the release at its next
+			// retry: up to 1.2 × the retry period.
+			bound := gracefulBound
+			if mode.name == "off" {
+				bound = time.Duration(1.2*float64(production.retry)) + time.Second
+			}
+			for run := 1; run <= 3; run++ {
+				start := time.Now()
+				stopped := make(chan int, 1)
+				go func(c *candidate) { stopped <- c.stop(syscall.SIGTERM, 5*time.Second) }(leader)
+				next, at := g.waitLeader(t, leader, bound)
+				<-stopped
+				if next == nil {
+					t.Fatalf("run %d: no new leader within %s of SIGTERM", run, bound)
+				}
+				t.Logf("FAILOVER sigterm timings=15s/10s/2s leaseWatch=%s run=%d ms=%d", mode.name, run, at.Sub(start).Milliseconds())
+				leader.start(t)
+				leader = next
+			}
+			requireOneLeader(t, g, leader)
+		})
+	}
+}
