@@ -170,7 +170,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache())).Register(srv)
+	// GetWebhookServer adds the server to the manager's runnables; without
+	// the call the manager never starts it.
+	webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache())).Register(mgr.GetWebhookServer())
 	if err := controllers.SetupDrift(mgr, policy); err != nil {
 		return err
 	}
