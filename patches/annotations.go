@@ -3,6 +3,7 @@ package patches
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -77,8 +78,20 @@ type AnnotationError struct {
 
 // Error implements error.
 func (e *AnnotationError) Error() string {
-	return fmt.Sprintf("annotation %s: %q %s", e.Key, e.Value, e.Reason)
+	key, value := e.Key, strconv.Quote(e.Value)
+	if len(key) > maxQuoted {
+		key = fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(key[:maxQuoted], ""), len(key))
+	}
+	if len(e.Value) > maxQuoted {
+		value = fmt.Sprintf("%q… (%d bytes)", strings.ToValidUTF8(e.Value[:maxQuoted], ""), len(e.Value))
+	}
+	return fmt.Sprintf("annotation %s: %s %s", key, value, e.Reason)
 }
+
+// maxQuoted is the longest key or value an error message quotes in full.
+// Valid keys are at most 316 bytes; a value the size of a megabyte would
+// only bloat the admission answer and the logs.
+const maxQuoted = 320
 
 // ParseMode validates the value of AnnotationMode; an empty value selects def.
 func ParseMode(value string, def Mode) (Mode, error) {
@@ -155,6 +168,11 @@ func sortedKnownKeys() []string {
 func closestKey(k string) string {
 	best, bestDist := "", 4
 	for _, known := range sortedKnownKeys() {
+		// The distance is at least the difference in length: a hostile key
+		// megabytes long must not cost a quadratic computation.
+		if n := len(k) - len(known); n >= bestDist || -n >= bestDist {
+			continue
+		}
 		if d := editDistance(k, known); d < bestDist {
 			best, bestDist = known, d
 		}
