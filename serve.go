@@ -176,6 +176,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := controllers.SetupDrift(mgr, policy); err != nil {
 		return err
 	}
+	if err := controllers.SetupElection(mgr, policy); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add healthz check: %w", err)
 	}
