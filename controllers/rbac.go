@@ -133,7 +133,7 @@ func roleBinding(ns, sa string) *rbacv1.RoleBinding {
 			Name: RoleBindingPrefix + sa, Namespace: ns,
 			Labels: map[string]string{ManagedByLabel: ManagedBy},
 		},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ElectorClusterRole},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ElectorClusterRole},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: ns}},
 	}
 }
