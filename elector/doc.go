@@ -43,10 +43,11 @@
 // A graceful stop (SIGTERM, ctx cancelled) releases the Lease
 // (ReleaseOnCancel), so a standby can take it at once, but only after the
 // signals are down: the wrapper turns every release into "drop the file and
-// the HTTP state, set the label to standby (bounded by the retry period),
-// then write". It also refuses to release a Lease whose last observed
-// holder is another candidate, which client-go's release would otherwise
-// clear after a lost term.
+// the HTTP state, wait (up to the renew deadline) for the label to say
+// standby, then write". If the label cannot be confirmed, the Lease is not
+// released and expires instead. The wrapper also refuses to release a Lease
+// whose last observed holder is another candidate, which client-go's release
+// would otherwise clear after a lost term.
 //
 // After losing the Lease the process stays a candidate: client-go's Run
 // returns, and a new term starts, so a leader cut off from the API server

@@ -96,7 +96,7 @@ func (e *Elector) Run(ctx context.Context) error {
 		}
 	}
 	sig.standby("shutting down")
-	sig.syncLabel()
+	sig.syncLabel(e.cfg.RetryPeriod)
 	stopBG()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)

@@ -81,10 +81,10 @@ func TestProductionDefaultsFailoverTime(t *testing.T) {
 				t.Fatal("no leader elected")
 			}
 			// Without the watch a standby notices the release at its next
-			// retry: up to 1.2 × the retry period.
+			// poll: up to 2.2 × the retry period, plus a margin.
 			bound := gracefulBound
 			if mode.name == "off" {
-				bound = time.Duration(1.2*float64(production.retry)) + time.Second
+				bound = time.Duration(2.2*float64(production.retry)) + 500*time.Millisecond
 			}
 			for run := 1; run <= 3; run++ {
 				start := time.Now()

@@ -15,14 +15,16 @@ import (
 // gracefulBound is the failover time the product promises after SIGTERM.
 const gracefulBound = 2 * time.Second
 
-// crashBound is the failover time after SIGKILL: the Lease must expire
-// (lease duration, counted from the standby's last observation, which lags
-// the leader's last renewal by up to one retry), and the standby notices at
-// its next retry (up to 1.2 retries with jitter). The margin covers API
-// round trips and scheduling on a loaded machine.
+// crashBound is the failover time after SIGKILL. The killed leader renewed
+// at most one retry period (plus a round trip) before the kill; a standby
+// sees that renewal at its next poll, and takes over at its first poll
+// after a further lease duration. client-go polls every retry period plus
+// up to 1.2 × of jitter, so each of the two polls can lag by 2.2 retries:
+// lease + retry + 2 × 2.2 × retry, plus a margin of 300ms for API round
+// trips and scheduling on a loaded machine.
 func crashBound(tm timings) time.Duration {
-	const margin = 500 * time.Millisecond
-	return tm.lease + tm.retry + time.Duration(1.2*float64(tm.retry)) + margin
+	const margin = 300 * time.Millisecond
+	return tm.lease + tm.retry + time.Duration(2*2.2*float64(tm.retry)) + margin
 }
 
 // requireOneLeader checks that leader, and only leader, shows all three

@@ -87,10 +87,10 @@ func (s *signals) observe(holder string) {
 	s.status.set(holder, false, time.Now())
 }
 
-// syncLabel applies the wanted label now, bounded by the labeler's timeout,
-// even while ctx-driven shutdown is in progress.
-func (s *signals) syncLabel() {
-	if err := s.label.sync(context.Background()); err != nil {
+// syncLabel applies the wanted label now, bounded by timeout, even while
+// shutdown (ctx done) is in progress.
+func (s *signals) syncLabel(timeout time.Duration) {
+	if err := s.label.sync(context.Background(), timeout); err != nil {
 		s.log.Error(err, "Cannot set the role label now; will retry")
 	}
 }

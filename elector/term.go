@@ -98,8 +98,9 @@ func (t *term) wake() bool {
 	return true
 }
 
-// end drops the signals, waits for the label to say standby (bounded), and
-// stops the client-go elector. Concurrent callers return only once the
+// end drops the signals, waits for the label to say standby (for up to the
+// renew deadline, so a slow API server does not leave it behind a
+// release), and stops the client-go elector. Concurrent callers return only once the
 // first call completed, so a release that calls end is sent only after the
 // signals are down.
 func (t *term) end(reason string) {
@@ -113,7 +114,7 @@ func (t *term) end(reason string) {
 		t.mu.Unlock()
 		if wasLeading {
 			t.sig.standby(reason)
-			t.sig.syncLabel()
+			t.sig.syncLabel(t.renewDeadline)
 		}
 		t.cancel()
 	})

@@ -17,11 +17,12 @@ import (
 const watchTimeoutSeconds int64 = 300
 
 // watchLease wakes the standby as soon as the Lease is released (its holder
-// emptied) or deleted, instead of letting it wait for its next retry, up to
-// 1.2 × the retry period. It adds no write and no decision: the woken
-// standby runs client-go's usual acquisition, which takes an empty Lease
-// only through a write conditioned on the Lease's resourceVersion. If the
-// watch is forbidden, it gives up and the retry period applies.
+// emptied) or deleted, instead of letting it wait for its next retry: up to
+// 2.2 × the retry period, as client-go adds up to 1.2 × of jitter. It adds
+// no write and no decision: the woken standby runs client-go's usual
+// acquisition, which takes an empty Lease only through a write conditioned
+// on the Lease's resourceVersion. If the watch is forbidden, it gives up and
+// the retry period applies.
 func (e *Elector) watchLease(ctx context.Context) {
 	log := logf.FromContext(ctx)
 	leases := e.client.CoordinationV1().Leases(e.cfg.LeaseNamespace)
