@@ -141,7 +141,8 @@ func (w *Webhook) newManager() (ctrlwebhook.Server, ctrl.Manager, error) {
 	if setup == nil {
 		setup = ProductSetup(w.opts.Policy)
 	}
-	if err := setup(mgr, srv); err != nil {
+	// GetWebhookServer adds srv to the manager's runnables, so it starts.
+	if err := setup(mgr, mgr.GetWebhookServer()); err != nil {
 		return nil, nil, fmt.Errorf("set up webhook: %w", err)
 	}
 	return srv, mgr, nil

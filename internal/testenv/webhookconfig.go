@@ -7,8 +7,8 @@ import (
 	"os"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,7 +83,9 @@ func InstallWebhookConfiguration(ctx context.Context, cfg *rest.Config, c *admis
 // namespace "default" until the answer has 1. It gives up when ctx is done,
 // with the last refusal in the error.
 func WaitForMutation(ctx context.Context, cfg *rest.Config) error {
-	cs, err := kubernetes.NewForConfig(cfg)
+	quiet := rest.CopyConfig(cfg)
+	quiet.WarningHandler = rest.NoWarnings{} // the probe's own warnings are expected
+	cs, err := kubernetes.NewForConfig(quiet)
 	if err != nil {
 		return fmt.Errorf("wait for the webhook: %w", err)
 	}

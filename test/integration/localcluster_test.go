@@ -1,0 +1,224 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+)
+
+// TestLocalCluster runs what `make run` runs, as a user would: waits for
+// the export line, applies examples/replicas.yaml with kubectl, sends
+// SIGTERM, and checks that every process it started is gone with the
+// control plane's data.
+func TestLocalCluster(t *testing.T) {
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := testenv.KubectlPath(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	goBuild(t, root, filepath.Join(bin, "singleton-webhook"), ".")
+	goBuild(t, root, filepath.Join(bin, "localcluster"), "./hack/localcluster")
+	runDir := t.TempDir()
+
+	cmd := exec.Command(filepath.Join(bin, "localcluster"),
+		"-run-dir", runDir, "-webhook-binary", filepath.Join(bin, "singleton-webhook"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), testenv.AssetsEnv+"="+assets)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = w
+	err = cmd.Start()
+	_ = w.Close()
+	if err != nil {
+		t.Fatalf("start localcluster: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { // a failed test must not leave the cluster running
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		}
+		_ = stdout.Close()
+	})
+	kubeconfig := waitForExport(t, stdout)
+	t.Logf("localcluster exported %s", kubeconfig)
+
+	children := childProcesses(t, cmd.Process.Pid)
+	for _, want := range []string{"etcd", "kube-apiserver", "singleton-webhook"} {
+		if !containsValue(children, want) {
+			t.Errorf("localcluster's children %v lack %s", children, want)
+		}
+	}
+	dataDirs := dataDirectories(t, children)
+
+	run := func(args ...string) (string, string) {
+		t.Helper()
+		c := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		var out, errOut bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errOut
+		if err := c.Run(); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	_, warnings := run("apply", "-f", filepath.Join(root, "examples", "replicas.yaml"))
+	if !strings.Contains(warnings, "Warning: singleton: spec.replicas forced from 3 to 1") {
+		t.Errorf("kubectl apply printed %q, want the replicas warning", warnings)
+	}
+	if got, _ := run("get", "deploy", "queue-consumer", "-o", "jsonpath={.spec.replicas} {.spec.strategy.type}"); got != "1 Recreate" {
+		t.Errorf("stored queue-consumer has replicas and strategy %q, want \"1 Recreate\"", got)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("send SIGTERM: %v", err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("localcluster exited with %v after SIGTERM\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("localcluster still running a minute after SIGTERM\n%s", stderr.String())
+	}
+	for pid, name := range children {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Errorf("%s (pid %d) still running after localcluster exited", name, pid)
+		}
+	}
+	for _, dir := range append(dataDirs, kubeconfig) {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind (stat: %v)", dir, err)
+		}
+	}
+}
+
+func goBuild(t *testing.T, root, out, pkg string) {
+	t.Helper()
+	c := exec.Command("go", "build", "-o", out, pkg)
+	c.Dir = root
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// waitForExport reads the program's output until the export line and
+// returns the kubeconfig path it names; the rest of the output is drained.
+func waitForExport(t *testing.T, stdout io.Reader) string {
+	t.Helper()
+	found := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			if p, ok := strings.CutPrefix(s.Text(), "export KUBECONFIG="); ok {
+				found <- p
+			}
+		}
+		close(found)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	select {
+	case p, ok := <-found:
+		if !ok {
+			t.Fatal("localcluster closed its output without printing the export line")
+		}
+		return p
+	case <-ctx.Done():
+		t.Fatal("no export line within 2 minutes")
+	}
+	return ""
+}
+
+// childProcesses maps the pids of the direct children of pid to the base
+// names of their executables, from /proc.
+func childProcesses(t *testing.T, pid int) map[int]string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("list processes: %v", err)
+	}
+	children := map[int]string{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so split after ')'.
+		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
+		fields := strings.Fields(string(rest))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil {
+			continue
+		}
+		children[p] = filepath.Base(exe)
+	}
+	return children
+}
+
+// dataDirectories returns the --data-dir and --cert-dir arguments of the
+// processes: the control plane's state, which must not outlive it.
+func dataDirectories(t *testing.T, procs map[int]string) []string {
+	t.Helper()
+	var dirs []string
+	for pid := range procs {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			t.Fatalf("read command line of %d: %v", pid, err)
+		}
+		for _, arg := range strings.Split(string(b), "\x00") {
+			for _, flag := range []string{"--data-dir=", "--cert-dir="} {
+				if d, ok := strings.CutPrefix(arg, flag); ok {
+					dirs = append(dirs, d)
+				}
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		t.Error("found no --data-dir or --cert-dir among the control plane's arguments")
+	}
+	return dirs
+}
+
+func containsValue(m map[int]string, v string) bool {
+	for _, x := range m {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
