@@ -63,7 +63,7 @@ func newCandidate(t *testing.T, ns, lease, name string, tm timings, extra ...str
 	t.Cleanup(func() {
 		c.stop(syscall.SIGTERM, 5*time.Second)
 		if t.Failed() {
-			t.Logf("logs of %s:\n%s", c.name, c.tail(6000))
+			t.Logf("logs of %s:\n%s", c.name, c.tail(1<<20))
 		}
 	})
 	return c
@@ -76,11 +76,11 @@ func (c *candidate) start(t *testing.T) {
 		"--lease-name=" + c.lease, "--lease-namespace=" + c.ns, "--identity=" + c.name, "--pod-name=" + c.name,
 		"--lease-duration=" + c.tm.lease.String(), "--renew-deadline=" + c.tm.renew.String(),
 		"--retry-period=" + c.tm.retry.String(), "--listen-address=" + c.addr(), "--state-dir=" + c.dir,
-		"--kubeconfig=" + c.kubeconfig}
+		"--kubeconfig=" + c.kubeconfig, "--zap-time-encoding=rfc3339nano", "--zap-log-level=1"}
 	cmd := exec.Command(cluster.bin, append(args, c.extra...)...)
 	cmd.Env = append(os.Environ(), "POD_NAME=", "POD_NAMESPACE=")
 	c.mu.Lock()
-	fmt.Fprintf(&c.logs, "--- start %s\n", time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(&c.logs, "--- start %s\n", time.Now().UTC().Format(time.RFC3339Nano))
 	cmd.Stdout, cmd.Stderr = &lockedWriter{c}, &lockedWriter{c}
 	c.mu.Unlock()
 	if err := cmd.Start(); err != nil {

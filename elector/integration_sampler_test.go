@@ -135,20 +135,24 @@ func (s *sampler) sampleOnce() {
 	ignore := maps.Clone(s.ignore)
 	s.mu.Unlock()
 	claims := map[string][]string{}
+	start := time.Now()
+	claim := func(name, signal string) {
+		claims[name] = append(claims[name], fmt.Sprintf("%s@+%dµs", signal, time.Since(start).Microseconds()))
+	}
 	for _, c := range s.g.cands {
 		if ignore[c.name] != "all" && c.hasFile() {
-			claims[c.name] = append(claims[c.name], "file")
+			claim(c.name, "file")
 		}
 	}
 	for _, c := range s.g.cands {
 		if ignore[c.name] != "all" && c.httpLeader() {
-			claims[c.name] = append(claims[c.name], "http")
+			claim(c.name, "http")
 		}
 	}
 	labels, err := s.g.roleLabels()
 	for name, role := range labels {
 		if err == nil && role == elector.RoleLeader && ignore[name] == "" {
-			claims[name] = append(claims[name], "label")
+			claim(name, "label")
 		}
 	}
 	s.mu.Lock()
@@ -157,7 +161,7 @@ func (s *sampler) sampleOnce() {
 	if len(claims) > 1 {
 		s.overlaps++
 		if len(s.firstSeen) < 5 {
-			s.firstSeen = append(s.firstSeen, describe(claims))
+			s.firstSeen = append(s.firstSeen, describe(start, claims))
 		}
 	}
 }
@@ -175,11 +179,11 @@ func (s *sampler) finish(t *testing.T) (samples, overlaps int) {
 	return s.samples, s.overlaps
 }
 
-func describe(claims map[string][]string) string {
+func describe(start time.Time, claims map[string][]string) string {
 	var parts []string
 	for name, sig := range claims {
 		parts = append(parts, name+"="+strings.Join(sig, "+"))
 	}
 	sort.Strings(parts)
-	return time.Now().Format("15:04:05.000") + " " + strings.Join(parts, " ")
+	return start.UTC().Format("15:04:05.000000") + " " + strings.Join(parts, " ")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,6 +21,11 @@ import (
 // cut off from it the label may still say "leader" after the other signals
 // dropped. Patches are retried every retry period until they stick, and a
 // Lease is released only once the label is known to say standby.
+//
+// Patches are serialized, and a "leader" patch carries the Pod's
+// resourceVersion as a precondition: a leader patch that reaches the API
+// server late (its client gave up, the server went on) fails with a
+// conflict instead of overwriting a later "standby".
 type labeler struct {
 	pods    corev1client.PodInterface // nil disables the label
 	pod     string
@@ -27,13 +33,14 @@ type labeler struct {
 	log     logr.Logger
 	metrics *metrics
 
-	// patchMu serializes patches, so they land in the order roles were set.
-	patchMu  sync.Mutex
-	mu       sync.Mutex
-	want     string
-	applied  string // "" when unknown
-	rejected bool   // the last patch was refused by the API server
-	kick     chan struct{}
+	turn chan struct{} // a token: held while a patch is in flight
+	kick chan struct{}
+
+	mu      sync.Mutex
+	want    string
+	applied string // "" when unknown
+	rv      string // resourceVersion of the Pod after our last write; "" when unknown
+	refused bool   // the API server refuses to let this sidecar set the label
 }
 
 func newLabeler(pods corev1client.PodInterface, pod string, retry time.Duration, log logr.Logger, m *metrics) *labeler {
@@ -42,7 +49,7 @@ func newLabeler(pods corev1client.PodInterface, pod string, retry time.Duration,
 	}
 	return &labeler{
 		pods: pods, pod: pod, retry: retry, log: log, metrics: m,
-		want: RoleStandby, kick: make(chan struct{}, 1),
+		turn: make(chan struct{}, 1), kick: make(chan struct{}, 1), want: RoleStandby,
 	}
 }
 
@@ -78,59 +85,87 @@ func (l *labeler) run(ctx context.Context) {
 	}
 }
 
-// sync applies the wanted role now, waiting for a patch in flight first;
-// the attempt is bounded by timeout.
+// sync applies the wanted role now, after any patch in flight; waiting and
+// patching together are bounded by timeout.
 func (l *labeler) sync(ctx context.Context, timeout time.Duration) error {
 	if l.pods == nil {
 		return nil
 	}
-	l.patchMu.Lock()
-	defer l.patchMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case l.turn <- struct{}{}:
+		defer func() { <-l.turn }()
+	case <-ctx.Done():
+		return fmt.Errorf("patch pod %s label %s: wait for the patch in flight: %w", l.pod, RoleLabel, ctx.Err())
+	}
 	l.mu.Lock()
-	want, applied := l.want, l.applied
+	want, applied, rv := l.want, l.applied, l.rv
 	l.mu.Unlock()
 	if want == applied {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, RoleLabel, want)
-	_, err := l.pods.Patch(ctx, l.pod, types.MergePatchType, patch, metav1.PatchOptions{})
+	pod, err := l.patch(ctx, want, rv)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.rejected = rejected(err)
+	l.refused = refused(err)
 	if err != nil {
 		l.metrics.labelFailures.Inc()
-		if !l.rejected {
+		if !notApplied(err) {
 			l.applied = "" // the patch may have landed despite the error
 		}
+		l.rv = ""
 		return fmt.Errorf("patch pod %s label %s=%s: %w", l.pod, RoleLabel, want, err)
 	}
-	l.applied = want
+	l.applied, l.rv = want, pod.ResourceVersion
 	l.log.V(1).Info("Role label set", "pod", l.pod, "role", want)
 	return nil
+}
+
+// patch writes the role; a leader patch is conditioned on rv (read first
+// when unknown).
+func (l *labeler) patch(ctx context.Context, role, rv string) (*corev1.Pod, error) {
+	if role != RoleLeader {
+		body := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, RoleLabel, role)
+		return l.pods.Patch(ctx, l.pod, types.MergePatchType, body, metav1.PatchOptions{})
+	}
+	if rv == "" {
+		pod, err := l.pods.Get(ctx, l.pod, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		rv = pod.ResourceVersion
+	}
+	body := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"labels":{%q:%q}}}`, rv, RoleLabel, role)
+	return l.pods.Patch(ctx, l.pod, types.MergePatchType, body, metav1.PatchOptions{})
 }
 
 // mayClaimLeader reports whether the label may still say "leader": it is
 // enabled, not known to say standby, and the API server did not refuse to
 // let this sidecar set it at all (no such Pod, no RBAC), in which case the
-// label is not a signal and is only logged.
+// label is no signal and the failure is only logged.
 func (l *labeler) mayClaimLeader() bool {
 	if l.pods == nil {
 		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.applied != RoleStandby && !l.rejected
+	return l.applied != RoleStandby && !l.refused
 }
 
-// rejected tells whether the API server answered err and certainly did not
-// apply the patch: a client error other than a timeout or throttling.
-func rejected(err error) bool {
+// notApplied tells whether the API server answered err and certainly did
+// not apply the write: a client error other than a timeout or throttling.
+func notApplied(err error) bool {
 	var st apierrors.APIStatus
-	if err == nil || !errors.As(err, &st) {
+	if !errors.As(err, &st) {
 		return false
 	}
 	code := st.Status().Code
 	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
+}
+
+// refused tells whether err says the label cannot be set by this sidecar.
+func refused(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsNotFound(err) || apierrors.IsUnauthorized(err) ||
+		apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
 }

@@ -3,6 +3,7 @@ package elector
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,5 +84,28 @@ func TestALabelTheAPIServerRefusesDoesNotBlockTheRelease(t *testing.T) {
 	h.acquire(t)
 	if err := h.lock.Update(context.Background(), rl.LeaderElectionRecord{}); err != nil {
 		t.Errorf("release = %v, want it sent: a label that cannot be set is no signal", err)
+	}
+}
+
+func TestALeaderPatchIsConditionedOnTheResourceVersion(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app-0", Namespace: "ns", ResourceVersion: "42"}})
+	var bodies []string
+	cs.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		bodies = append(bodies, string(a.(k8stesting.PatchAction).GetPatch()))
+		return false, nil, nil
+	})
+	l := newLabeler(cs.CoreV1().Pods("ns"), "app-0", time.Second, logr.Discard(), newMetrics())
+	for _, role := range []string{RoleLeader, RoleStandby} {
+		l.set(role)
+		if err := l.sync(context.Background(), time.Second); err != nil {
+			t.Fatalf("set %s: %v", role, err)
+		}
+	}
+	want := []string{
+		`{"metadata":{"resourceVersion":"42","labels":{"singleton.dev/role":"leader"}}}`,
+		`{"metadata":{"labels":{"singleton.dev/role":"standby"}}}`,
+	}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("patches %q, want %q", bodies, want)
 	}
 }
