@@ -1,0 +1,271 @@
+//go:build integration
+
+package install
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/singleton-webhook/singleton-webhook/controllers"
+	"github.com/singleton-webhook/singleton-webhook/internal/certmanager"
+	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+)
+
+// TestServeRunsWithInstallArgsAndRBAC runs the product binary, built as
+// `make build` builds it (and so as the Dockerfile does), with the exact
+// args of the installed Deployment, as the webhook's ServiceAccount with
+// only the RBAC of the install. Its controllers must then do their jobs,
+// re-pin a drifted singleton, bind the elector's ServiceAccount, create a
+// leader Service, without a single "forbidden" from the API server.
+//
+// Two things differ from a Pod, and are overridden by flags appended after
+// the Deployment's own (the last value of a flag wins): the cluster address
+// (--kubeconfig, impersonating the ServiceAccount, instead of the in-cluster
+// token), the ports and the certificate directory (a test machine's), and
+// --leader-elect=false, because controller-runtime finds the Lease's
+// namespace only in a Pod (the Lease Role is checked by TestInstallAppliesServerSide).
+func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
+	crds, err := certmanager.CRDDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := renderInstall(t)
+	bin := buildProduct(t)
+	env := testenv.Start(t, testenv.Options{CRDDirectoryPaths: []string{crds}, SkipWebhookConfiguration: true})
+	var objs []*unstructured.Unstructured
+	for _, o := range in.objects {
+		// The webhook configuration would send Deployments to a Service
+		// that does not route here; this test is about the controllers.
+		if o.GetKind() != "MutatingWebhookConfiguration" {
+			objs = append(objs, o)
+		}
+	}
+	if _, _, err := env.Kubectl(t, encode(t, objs), "apply", "--server-side", "-f", "-"); err != nil {
+		t.Fatalf("apply the install: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	c := webhookContainer(t, in)
+	probe := freeAddr(t)
+	args := expandArgs(c)
+	args = append(args,
+		"--kubeconfig="+serviceAccountKubeconfig(t, env),
+		"--webhook-cert-path="+env.CertDir,
+		fmt.Sprintf("--webhook-port=%d", freePort(t)),
+		"--health-probe-bind-address="+probe,
+		"--metrics-bind-address=0",
+		"--leader-elect=false",
+	)
+	logs := runProduct(t, bin, args)
+	waitReady(ctx, t, "http://"+probe+"/readyz", logs)
+
+	checkControllers(ctx, t, env)
+	if refused := forbidden(logs.String()); len(refused) > 0 {
+		t.Errorf("the API server refused the webhook with the install's RBAC:\n%s", strings.Join(refused, "\n"))
+	}
+}
+
+// forbidden returns the first few log lines that report a refusal.
+func forbidden(logs string) []string {
+	var lines []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(strings.ToLower(l), "forbidden") && len(lines) < 5 {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// checkControllers creates singleton Deployments directly (no webhook in
+// the path, as during an outage) and waits for each controller's work.
+func checkControllers(ctx context.Context, t *testing.T, env *testenv.Env) {
+	t.Helper()
+	const ns = "team-a"
+	cs := env.Clientset
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	drifted := loadDeployment("drifted")
+	drifted.Namespace = ns
+	elected := loadDeployment("elected")
+	elected.Namespace = ns
+	elected.Annotations["singleton.dev/mode"] = "election"
+	elected.Annotations["singleton.dev/leader-service"] = "true"
+	elected.Spec.Template.Spec.ServiceAccountName = "app"
+	for _, d := range []*appsv1.Deployment{drifted, elected} {
+		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(ctx, t, "the drift controller re-pins Deployment drifted to 1 replica", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "drifted", metav1.GetOptions{})
+		return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 1, nil
+	})
+	waitFor(ctx, t, "the elector RBAC controller binds ServiceAccount app", func(ctx context.Context) (bool, error) {
+		rb, err := cs.RbacV1().RoleBindings(ns).Get(ctx, controllers.RoleBindingPrefix+"app", metav1.GetOptions{})
+		return err == nil && rb.RoleRef.Name == controllers.ElectorClusterRole, nil
+	})
+	waitFor(ctx, t, "the leader Service controller creates Service elected-leader", func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Services(ns).Get(ctx, "elected-leader", metav1.GetOptions{})
+		return err == nil, nil
+	})
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, cond wait.ConditionWithContextFunc) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(ctx, poll, 30*time.Second, true, cond); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+}
+
+// buildProduct builds the binary with the flags of `make build` and the
+// Dockerfile.
+func buildProduct(t *testing.T) string {
+	t.Helper()
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "singleton-webhook")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=v0.0.0-test", "-o", bin, ".")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the product binary: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// expandArgs returns the container's args with $(VAR) references to its env
+// expanded, as the kubelet does.
+func expandArgs(c corev1.Container) []string {
+	var args []string
+	for _, a := range c.Args {
+		for _, e := range c.Env {
+			a = strings.ReplaceAll(a, "$("+e.Name+")", e.Value)
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
+// serviceAccountKubeconfig writes a kubeconfig for the control plane that
+// impersonates the webhook's ServiceAccount: the API server then authorizes
+// every request with that account's RBAC only.
+func serviceAccountKubeconfig(t *testing.T, env *testenv.Env) string {
+	t.Helper()
+	cfg := env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin-as-webhook"] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken,
+		Impersonate: webhookUser,
+	}
+	kc.Contexts["webhook"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin-as-webhook"}
+	kc.CurrentContext = "webhook"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runProduct starts the binary; t.Cleanup stops it with SIGTERM, as the
+// kubelet would, and logs what it printed.
+func runProduct(t *testing.T, bin string, args []string) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			t.Logf("singleton-webhook %s exited: %v", strings.Join(args, " "), err)
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("singleton-webhook did not stop within 30s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("singleton-webhook output:\n%s", logs.String())
+		}
+	})
+	return logs
+}
+
+// waitReady polls the readiness probe the Deployment uses.
+func waitReady(ctx context.Context, t *testing.T, url string, logs *syncBuffer) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, poll, time.Minute, true, func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("singleton-webhook never became ready at %s: %v\n%s", url, err, logs.String())
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freeAddr(t *testing.T) string {
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
