@@ -114,11 +114,10 @@ func electionMode(annotations map[string]string, p patches.Policy) bool {
 }
 
 // runsElector reports whether a Deployment's pods run the sidecar, or are
-// about to: it is in election mode, or its template still carries the
-// injection (the sidecar keeps needing its RBAC until it is removed).
-func runsElector(d *appsv1.Deployment, p patches.Policy) bool {
-	_, injected := d.Spec.Template.Annotations[patches.AnnotationInjected]
-	return injected || electionMode(d.Annotations, p)
+// about to: it is in election mode, or its pod template still carries the
+// injection marker (the sidecar keeps needing its RBAC until it is removed).
+func runsElector(injected bool, annotations map[string]string, p patches.Policy) bool {
+	return injected || electionMode(annotations, p)
 }
 
 // electionEvents passes Deployment events that can change what the election

@@ -116,7 +116,8 @@ func TestRunsElector(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := runsElector(tc.d, tc.p); got != tc.want {
+			_, injected := tc.d.Spec.Template.Annotations[patches.AnnotationInjected]
+			if got := runsElector(injected, tc.d.Annotations, tc.p); got != tc.want {
 				t.Errorf("runsElector = %t, want %t", got, tc.want)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,6 +55,8 @@ type ElectorRBAC struct {
 	Policy patches.Policy
 	// Recorder records the bindings made as Events on the Deployments.
 	Recorder events.EventRecorder
+
+	memo specMemo
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -88,30 +91,38 @@ func (r *ElectorRBAC) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 
 // serviceAccounts maps each ServiceAccount of ns whose pods run the sidecar
 // to the Deployments using it.
-func (r *ElectorRBAC) serviceAccounts(ctx context.Context, ns string) (map[string][]*appsv1.Deployment, error) {
+func (r *ElectorRBAC) serviceAccounts(ctx context.Context, ns string) (map[string][]*metav1.PartialObjectMetadata, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DeploymentList"))
 	if err := r.Deployments.List(ctx, list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("list deployments: %w", err)
 	}
-	users := map[string][]*appsv1.Deployment{}
-	for _, m := range list.Items {
+	users := map[string][]*metav1.PartialObjectMetadata{}
+	seen := map[types.UID]bool{}
+	for i := range list.Items {
+		m := &list.Items[i]
 		if m.DeletionTimestamp != nil || !mayRunElector(m.Annotations) {
 			continue
 		}
-		d := &appsv1.Deployment{}
-		if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(&m), d); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
+		seen[m.UID] = true
+		f, ok := r.memo.get(m.UID, m.Generation)
+		if !ok {
+			d := &appsv1.Deployment{}
+			if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(m), d); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("read deployment %s: %w", m.Name, err)
 			}
-			return nil, fmt.Errorf("read deployment %s: %w", m.Name, err)
+			f = r.memo.put(d)
 		}
-		if d.DeletionTimestamp != nil || !runsElector(d, r.Policy) {
+		if !runsElector(f.injected, m.Annotations, r.Policy) {
 			continue
 		}
-		sa := serviceAccountOf(&d.Spec.Template.Spec)
-		users[sa] = append(users[sa], d)
+		m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+		users[f.serviceAccount] = append(users[f.serviceAccount], m)
 	}
+	r.memo.prune(ns, seen)
 	return users, nil
 }
 
@@ -140,7 +151,7 @@ func roleBinding(ns, sa string) *rbacv1.RoleBinding {
 
 // ensure makes the binding exist as wanted. have is our binding of that
 // name, nil when the cache holds none.
-func (r *ElectorRBAC) ensure(ctx context.Context, want, have *rbacv1.RoleBinding, users []*appsv1.Deployment) error {
+func (r *ElectorRBAC) ensure(ctx context.Context, want, have *rbacv1.RoleBinding, users []*metav1.PartialObjectMetadata) error {
 	log := logf.FromContext(ctx).WithValues("roleBinding", want.Name)
 	if have == nil {
 		return r.create(ctx, want, users)
@@ -167,7 +178,7 @@ func (r *ElectorRBAC) ensure(ctx context.Context, want, have *rbacv1.RoleBinding
 // create creates the binding. When the name is taken by a binding the cache
 // does not hold (unlabelled, or too recent), it adopts it if it grants the
 // same role and leaves it alone otherwise.
-func (r *ElectorRBAC) create(ctx context.Context, want *rbacv1.RoleBinding, users []*appsv1.Deployment) error {
+func (r *ElectorRBAC) create(ctx context.Context, want *rbacv1.RoleBinding, users []*metav1.PartialObjectMetadata) error {
 	log := logf.FromContext(ctx).WithValues("roleBinding", want.Name)
 	err := r.Client.Create(ctx, want)
 	if err == nil {

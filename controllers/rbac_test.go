@@ -156,3 +156,46 @@ func TestElectorRBACPolicyDefaultMode(t *testing.T) {
 		t.Errorf("bindings %q, want the worker's", got)
 	}
 }
+
+// countingReader counts the full reads the RBAC controller makes.
+type countingReader struct {
+	client.Reader
+	gets int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+	c.gets++
+	return c.Reader.Get(ctx, key, o, opts...)
+}
+
+func TestElectorRBACReadsOnlyChangedSpecs(t *testing.T) {
+	d := deploy("a", election, "worker")
+	d.Generation = 1
+	c := newFakeClient(d)
+	reads := &countingReader{Reader: c}
+	r := &ElectorRBAC{Client: c, Reader: reads, Deployments: c, Owned: labelled{c}, Recorder: events.NewFakeRecorder(10)}
+	reconcile := func() {
+		t.Helper()
+		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps"}}); err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+	}
+	reconcile()
+	reconcile()
+	if reads.gets != 1 {
+		t.Errorf("%d full reads of an unchanged Deployment over two passes, want 1", reads.gets)
+	}
+	d = getDeployment(t, c, "a")
+	d.Spec.Template.Spec.ServiceAccountName = "cron"
+	d.Generation++
+	if err := c.Update(context.Background(), d); err != nil {
+		t.Fatalf("update deployment: %v", err)
+	}
+	reconcile()
+	if reads.gets != 2 {
+		t.Errorf("%d full reads after a spec change, want 2", reads.gets)
+	}
+	if got := bindingState(t, c); len(got) != 1 || got[0] != "singleton-elector-cron→singleton-elector:apps/cron managed" {
+		t.Errorf("bindings %q, want only cron's", got)
+	}
+}
