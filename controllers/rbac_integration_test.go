@@ -59,6 +59,7 @@ func TestElectorRBACIntegration(t *testing.T) {
 			{ns, "create", "coordination.k8s.io", "leases", true},
 			{ns, "update", "coordination.k8s.io", "leases", true},
 			{ns, "watch", "coordination.k8s.io", "leases", true},
+			{ns, "get", "", "pods", true},
 			{ns, "patch", "", "pods", true},
 			{ns, "delete", "coordination.k8s.io", "leases", false},
 			{ns, "delete", "", "pods", false},
