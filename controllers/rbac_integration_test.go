@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,6 +39,30 @@ func TestElectorRBACIntegration(t *testing.T) {
 		// the webhook's reinvocation and the drift controller change nothing.
 		again := d.DeepCopy()
 		res, err := patches.Apply(again, p)
+		if err != nil || len(res.Warnings) != 0 || !equality.Semantic.DeepEqual(d, again) {
+			t.Errorf("applying the policy to the stored Deployment: err %v, warnings %q, changed %t",
+				err, res.Warnings, !equality.Semantic.DeepEqual(d, again))
+		}
+	})
+
+	t.Run("a plain-container injection is a fixed point of the API server's defaulting too", func(t *testing.T) {
+		// The webhook skips namespaces labelled singleton.dev/webhook=disabled,
+		// so the object stored is exactly what Apply made, then defaulted.
+		off := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "webhook-off-",
+			Labels: map[string]string{"singleton.dev/webhook": "disabled"}}}
+		if err := env.Client.Create(ctxFor(t), off); err != nil {
+			t.Fatalf("create namespace: %v", err)
+		}
+		plain := patches.Policy{Elector: patches.ElectorOptions{PlainContainer: true}}
+		d := electionDeployment(off.Name, "plain", "", 2, nil)
+		if _, err := patches.Apply(d, plain); err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		if err := env.Client.Create(ctxFor(t), d); err != nil {
+			t.Fatalf("create deployment: %v", err)
+		}
+		again := d.DeepCopy()
+		res, err := patches.Apply(again, plain)
 		if err != nil || len(res.Warnings) != 0 || !equality.Semantic.DeepEqual(d, again) {
 			t.Errorf("applying the policy to the stored Deployment: err %v, warnings %q, changed %t",
 				err, res.Warnings, !equality.Semantic.DeepEqual(d, again))
