@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -131,6 +132,26 @@ func TestAdmission(t *testing.T) {
 					t.Errorf("kubectl printed warnings for an ordinary deployment: %q", stderr)
 				}
 				assertUntouched(t, sent, getDeployment(t, env, ns, "web"))
+			})
+		}
+	})
+
+	t.Run("namespaces the configuration excludes are not mutated", func(t *testing.T) {
+		optOut := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "it-opt-out-", Labels: map[string]string{"singleton.dev/webhook": "disabled"},
+		}}
+		optOut, err := env.Clientset.CoreV1().Namespaces().Create(ctxFor(t), optOut, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create namespace: %v", err)
+		}
+		for _, ns := range []string{metav1.NamespaceSystem, "singleton-system", optOut.Name} {
+			t.Run(ns, func(t *testing.T) {
+				if ns == "singleton-system" {
+					createNamespace(t, env, ns)
+				}
+				sent := singleton(ns, "worker", 3)
+				createDeployment(t, env, sent)
+				assertUntouched(t, sent, getDeployment(t, env, ns, "worker"))
 			})
 		}
 	})
