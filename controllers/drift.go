@@ -20,8 +20,9 @@ import (
 // typically scaled while the webhook was down (the deployments/scale entry is
 // failurePolicy Ignore). It watches Deployment metadata only, the same
 // metadata-only informer the scale handler reads, and fetches a full object
-// only for singletons. The fix is an ordinary Update, so the webhook sees it
-// like any other write.
+// only for singletons. The fix is an Update of the object as stored, which
+// the webhook mutates like any other write, so the webhook configuration alone
+// decides where singletons are enforced.
 type Drift struct {
 	// Client writes the fixed Deployment.
 	Client client.Client
@@ -73,11 +74,21 @@ func (r *Drift) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	if !res.Enforced || equality.Semantic.DeepEqual(d, fixed) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Client.Update(ctx, fixed); err != nil {
+	// Write the object back as it is, not as fixed: the API server passes
+	// the write through the webhook only where the webhook configuration
+	// applies (its namespaceSelector excludes kube-system, the webhook's own
+	// namespace and opted-out namespaces), and the webhook pins it. Where the
+	// configuration does not apply, the write changes nothing.
+	before := d.ResourceVersion
+	if err := r.Client.Update(ctx, d); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{Requeue: true}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("re-pin deployment: %w", err)
+	}
+	if d.ResourceVersion == before {
+		log.V(1).Info("not re-pinned: the webhook configuration does not apply to it")
+		return ctrl.Result{}, nil
 	}
 	log.Info("re-pinned singleton deployment that drifted", "changes", res.Warnings)
 	return ctrl.Result{}, nil
