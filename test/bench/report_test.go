@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,4 +58,13 @@ func medianDuration(v []time.Duration) time.Duration {
 		f[i] = float64(d)
 	}
 	return time.Duration(median(f))
+}
+
+// certPool trusts the PEM CA bundle.
+func certPool(t *testing.T, caPEM []byte) *x509.CertPool {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no certificate in the CA bundle")
+	}
+	return p
 }
