@@ -3,10 +3,14 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
@@ -289,4 +293,72 @@ func equalDocs(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestMutateAgreesWithGolden runs every golden case of package patches that
+// uses the default policy through Mutate, the JSON patch path of the webhook,
+// and checks that it yields the golden Deployment (or its refusal).
+func TestMutateAgreesWithGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "patches", "testdata", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, file := range files {
+		base := strings.TrimSuffix(file, ".yaml")
+		if strings.HasSuffix(base, ".golden") || strings.HasSuffix(base, ".policy") {
+			continue
+		}
+		if _, err := os.Stat(base + ".policy.yaml"); err == nil {
+			continue
+		}
+		ran++
+		t.Run(filepath.Base(base), func(t *testing.T) {
+			in, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden, err := os.ReadFile(base + ".golden.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Mutate(context.Background(), &Deployments{}, bytes.NewReader(in))
+			if err != nil {
+				t.Fatalf("Mutate: %v", err)
+			}
+			if msg, refused := strings.CutPrefix(string(golden), "# error: "); refused {
+				if len(res.Denials) != 1 || !strings.HasSuffix(res.Denials[0], ": "+strings.TrimSpace(msg)) {
+					t.Errorf("denials %q, want the golden refusal %q", res.Denials, msg)
+				}
+				return
+			}
+			if len(res.Denials) != 0 || len(res.Objects) != 1 {
+				t.Fatalf("denials %q, %d objects; want one object", res.Denials, len(res.Objects))
+			}
+			got, want := &appsv1.Deployment{}, &appsv1.Deployment{}
+			if err := yaml.UnmarshalStrict(res.Objects[0], got); err != nil {
+				t.Fatalf("decode Mutate's output: %v", err)
+			}
+			if err := yaml.UnmarshalStrict(golden, want); err != nil {
+				t.Fatalf("decode golden: %v", err)
+			}
+			if !equality.Semantic.DeepEqual(got, want) {
+				t.Errorf("Mutate and the golden file differ:\n%s", res.Objects[0])
+			}
+			var wantWarnings []string
+			for _, l := range strings.Split(string(golden), "\n") {
+				if w, ok := strings.CutPrefix(l, "# - "); ok {
+					wantWarnings = append(wantWarnings, w)
+				}
+			}
+			gotWarnings := make([]string, len(res.Warnings))
+			for i, w := range res.Warnings {
+				_, gotWarnings[i], _ = strings.Cut(w, ": ")
+			}
+			assertWarnings(t, gotWarnings, wantWarnings)
+		})
+	}
+	if ran < 10 {
+		t.Errorf("ran %d golden cases, want at least 10", ran)
+	}
 }
