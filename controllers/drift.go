@@ -82,7 +82,8 @@ func (r *Drift) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	before := d.ResourceVersion
 	if err := r.Client.Update(ctx, d); err != nil {
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{Requeue: true}, nil
+			// A newer write exists; its watch event queues this Deployment again.
+			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("re-pin deployment: %w", err)
 	}

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -90,7 +89,7 @@ func WaitForMutation(ctx context.Context, cfg *rest.Config) error {
 		return fmt.Errorf("wait for the webhook: %w", err)
 	}
 	probe := probeDeployment()
-	last := errors.New("no attempt made")
+	var last error
 	for {
 		got, err := cs.AppsV1().Deployments(probe.Namespace).Create(ctx, probe.DeepCopy(),
 			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
