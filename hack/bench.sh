@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs every benchmark of the project and rewrites BENCHMARKS.md.
+#   1. Go benchmarks of the admission path: handler vs floor
+#   2. HTTPS throughput/latency of the server: ours vs a no-op handler
+#   3. latency added to CREATEs through a real kube-apiserver: none / no-op / ours
+#   4. memory of the shipped `serve` binary
+#   5. election failover times, from the elector's integration suite
+# Ratios compare measurements of the same run. Needs bin/k8s and
+# bin/singleton-webhook (`make bench` builds both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export KUBEBUILDER_ASSETS=${KUBEBUILDER_ASSETS:-$root/bin/k8s}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export BENCH_OUT=$out
+count=${BENCH_COUNT:-8}
+
+gobench_cmd="go test -run '^\$' -bench BenchmarkAdmission -benchmem -count $count ./webhook/"
+echo "+ $gobench_cmd" >&2
+eval "$gobench_cmd" | tee "$out/gobench.txt" >&2
+# Median ns/op, B/op and allocs/op of each benchmark, and handler/floor ratios.
+awk -v count="$count" '
+  /^BenchmarkAdmission\// {
+    name = $1; sub(/-[0-9]+$/, "", name); sub(/^BenchmarkAdmission\//, "", name)
+    for (i = 2; i <= NF; i++) {
+      if ($(i+1) == "ns/op") ns[name] = ns[name] " " $i
+      if ($(i+1) == "B/op") by[name] = by[name] " " $i
+      if ($(i+1) == "allocs/op") al[name] = al[name] " " $i
+    }
+    names[name] = 1
+  }
+  function med(s,   a, n, i, j, t) {
+    n = split(s, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  END {
+    print "## 1. Admission path in-process (Go benchmarks)"
+    print ""
+    print "The whole HTTP handler (`webhook.HTTPHandler`: read body, decode the AdmissionReview, handle, encode the answer) on a realistic (3 containers, ~6 KB) and a large (~200 KB) singleton Deployment. The floor is the same HTTP handler with an admission handler that allows without looking at the object: decoding the review and encoding an allowed response. Median of " count " runs."
+    print ""
+    print "| object | floor ns/op | handler ns/op | handler / floor | floor B/op | handler B/op | floor allocs | handler allocs |"
+    print "|---|---|---|---|---|---|---|---|"
+    split("realistic large", sizes, " ")
+    for (k = 1; k <= 2; k++) {
+      s = sizes[k]; f = s "/floor"; h = s "/handler"
+      printf "| %s | %.0f | %.0f | **%.2f×** | %.0f | %.0f | %.0f | %.0f |\n", s, med(ns[f]), med(ns[h]), med(ns[h]) / med(ns[f]), med(by[f]), med(by[h]), med(al[f]), med(al[h])
+    }
+    print ""
+    print "Target: handler ≤ 1.3× the floor."
+  }' "$out/gobench.txt" > "$out/1-gobench.md"
+
+bench_cmd="go test -tags bench -count=1 -timeout 30m -run 'TestHTTPSThroughput|TestAPIServerLatency|TestServeMemory' ./test/bench/"
+echo "+ $bench_cmd" >&2
+eval "$bench_cmd" >&2
+
+failover_cmd="go test -tags integration -count=1 -timeout 15m -v -run 'TestFailover' ./elector/"
+echo "+ $failover_cmd" >&2
+{
+  echo "## 5. Election failover"
+  echo ""
+  echo "From the elector's integration suite against the real API server (real \`singleton-webhook elect\` processes)."
+  echo ""
+  echo '```'
+  eval "$failover_cmd" 2>&1 | grep -o 'FAILOVER.*' || echo "no FAILOVER lines: the suite failed, see its output"
+  echo '```'
+} > "$out/5-failover.md"
+
+{
+  echo "# Benchmarks"
+  echo ""
+  echo "Written by \`make bench\` (hack/bench.sh) on $(date -u +%Y-%m-%d). Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3-4), shared and noisy: compare the ratios (measured in the same run), not absolute numbers across runs."
+  echo ""
+  echo "Commands:"
+  echo ""
+  echo '```'
+  echo "make bench"
+  echo "$gobench_cmd"
+  echo "BENCH_OUT=<dir> KUBEBUILDER_ASSETS=bin/k8s $bench_cmd"
+  echo "KUBEBUILDER_ASSETS=bin/k8s $failover_cmd"
+  echo '```'
+  for f in "$out"/[0-9]-*.md; do
+    echo ""
+    cat "$f"
+  done
+  if [[ -f BENCHMARKS.notes.md ]]; then
+    echo ""
+    cat BENCHMARKS.notes.md
+  fi
+} > BENCHMARKS.md
+echo "wrote BENCHMARKS.md" >&2
