@@ -74,6 +74,9 @@ func (e *Elector) Run(ctx context.Context) error {
 	}
 	sig := &signals{self: e.cfg.Identity, status: e.status, file: newStateFile(e.cfg.StateDir),
 		label: label, metrics: e.metrics, log: log}
+	if err := checkDir(e.cfg.StateDir); err != nil {
+		return err
+	}
 	if err := sig.reset(); err != nil {
 		return err
 	}

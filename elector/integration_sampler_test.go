@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +81,17 @@ func (g *group) roleLabels() (map[string]string, error) {
 }
 
 // sampler reads the three signals of every candidate every samplePeriod
-// and counts the samples in which more than one candidate claims to lead.
+// and counts the samples that show two candidates leading at once.
+//
+// A sample is not atomic: on a loaded machine its reads can span tens of
+// milliseconds, long enough for a whole handover (the old leader drops,
+// the successor rises) to fit between a read of the old leader and a later
+// read of the successor. So each sample makes two passes in opposite orders
+// (files, /leader, one List of the labels; then the List, /leader, files)
+// and counts an overlap only when it is certain: a candidate seen claiming
+// both before and after another candidate's claim. Two claims met in one
+// sample without that bracket are handovers caught mid-sample; they are
+// counted apart and logged.
 type sampler struct {
 	g    *group
 	stop chan struct{}
@@ -92,7 +101,15 @@ type sampler struct {
 	ignore    map[string]string // candidate → "all" or "label": signals not sampled
 	samples   int
 	overlaps  int
+	handovers int
 	firstSeen []string
+	maxSpan   time.Duration
+}
+
+// claim is one read that showed a candidate leading, between from and to.
+type claim struct {
+	name, signal string
+	from, to     time.Time
 }
 
 func startSampler(g *group) *sampler {
@@ -123,47 +140,82 @@ func (s *sampler) loop() {
 	}
 }
 
-// sampleOnce reads all files, then all /leader answers, then all labels in
-// one List. A sample is not atomic, so it could report a false overlap only
-// if a whole handover fit between its reads; a handover takes at least four
-// API round trips after the old leader's file and HTTP state drop (its
-// label patch, its release, the successor's read and write of the Lease),
-// more than the sub-millisecond file and HTTP reads, and the List is one
-// consistent snapshot taken last, after the successor's reads.
 func (s *sampler) sampleOnce() {
 	s.mu.Lock()
 	ignore := maps.Clone(s.ignore)
 	s.mu.Unlock()
-	claims := map[string][]string{}
 	start := time.Now()
-	claim := func(name, signal string) {
-		claims[name] = append(claims[name], fmt.Sprintf("%s@+%dµs", signal, time.Since(start).Microseconds()))
-	}
-	for _, c := range s.g.cands {
-		if ignore[c.name] != "all" && c.hasFile() {
-			claim(c.name, "file")
+	var claims []claim
+	files := func() {
+		for _, c := range s.g.cands {
+			from := time.Now()
+			if ignore[c.name] != "all" && c.hasFile() {
+				claims = append(claims, claim{c.name, "file", from, time.Now()})
+			}
 		}
 	}
-	for _, c := range s.g.cands {
-		if ignore[c.name] != "all" && c.httpLeader() {
-			claim(c.name, "http")
+	http := func() {
+		for _, c := range s.g.cands {
+			from := time.Now()
+			if ignore[c.name] != "all" && c.httpLeader() {
+				claims = append(claims, claim{c.name, "http", from, time.Now()})
+			}
 		}
 	}
-	labels, err := s.g.roleLabels()
-	for name, role := range labels {
-		if err == nil && role == elector.RoleLeader && ignore[name] == "" {
-			claim(name, "label")
+	labels := func() {
+		from := time.Now()
+		roles, err := s.g.roleLabels()
+		for name, role := range roles {
+			if err == nil && role == elector.RoleLeader && ignore[name] == "" {
+				claims = append(claims, claim{name, "label", from, time.Now()})
+			}
 		}
+	}
+	files()
+	http()
+	labels()
+	labels()
+	http()
+	files()
+	s.record(start, claims)
+}
+
+func (s *sampler) record(start time.Time, claims []claim) {
+	names := map[string]bool{}
+	for _, c := range claims {
+		names[c.name] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.samples++
-	if len(claims) > 1 {
+	s.maxSpan = max(s.maxSpan, time.Since(start))
+	switch {
+	case bracketed(claims):
 		s.overlaps++
 		if len(s.firstSeen) < 5 {
 			s.firstSeen = append(s.firstSeen, describe(start, claims))
 		}
+	case len(names) > 1:
+		s.handovers++
 	}
+}
+
+// bracketed reports whether some candidate claims both before and after
+// another candidate's claim: then both led at the moment of the latter.
+func bracketed(claims []claim) bool {
+	for _, y := range claims {
+		for _, x := range claims {
+			if x.name == y.name || !x.to.Before(y.from) {
+				continue
+			}
+			for _, z := range claims {
+				if z.name == x.name && y.to.Before(z.from) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // finish stops sampling and reports the sample and overlap counts.
@@ -173,17 +225,39 @@ func (s *sampler) finish(t *testing.T) (samples, overlaps int) {
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t.Logf("sampler: %d samples (longest %s), %d handovers caught mid-sample, %d overlaps",
+		s.samples, s.maxSpan.Round(time.Millisecond), s.handovers, s.overlaps)
 	if s.overlaps > 0 {
 		t.Logf("first overlapping samples: %s", strings.Join(s.firstSeen, "; "))
 	}
 	return s.samples, s.overlaps
 }
 
-func describe(start time.Time, claims map[string][]string) string {
+func describe(start time.Time, claims []claim) string {
 	var parts []string
-	for name, sig := range claims {
-		parts = append(parts, name+"="+strings.Join(sig, "+"))
+	for _, c := range claims {
+		parts = append(parts, fmt.Sprintf("%s=%s@+%dµs", c.name, c.signal, c.from.Sub(start).Microseconds()))
 	}
-	sort.Strings(parts)
 	return start.UTC().Format("15:04:05.000000") + " " + strings.Join(parts, " ")
+}
+
+func TestSamplerCountsOnlyCertainOverlaps(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond) }
+	read := func(name string, ms int) claim { return claim{name, "file", at(ms), at(ms + 1)} }
+	tests := map[string]struct {
+		claims []claim
+		want   bool
+	}{
+		"one leader is no overlap":                    {[]claim{read("a", 0), read("a", 10)}, false},
+		"a handover inside the sample is no overlap":  {[]claim{read("a", 0), read("b", 10), read("b", 20)}, false},
+		"a claim on both sides of another is overlap": {[]claim{read("a", 0), read("b", 10), read("a", 20)}, true},
+		"reads at the same moment prove nothing":      {[]claim{read("a", 0), read("b", 0), read("a", 0)}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := bracketed(tc.claims); got != tc.want {
+				t.Errorf("bracketed = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -21,6 +21,21 @@ type stateFile struct {
 	path string
 }
 
+// checkDir fails unless dir is empty (no file) or an existing directory.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("state dir %s is not a directory", dir)
+	}
+	return nil
+}
+
 func newStateFile(dir string) stateFile {
 	if dir == "" {
 		return stateFile{}

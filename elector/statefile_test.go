@@ -92,3 +92,27 @@ func modTime(fi os.FileInfo) time.Time {
 	}
 	return fi.ModTime()
 }
+
+func TestCheckDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		dir     string
+		wantErr bool
+	}{
+		"an existing directory passes":        {dir, false},
+		"no directory (file disabled) passes": {"", false},
+		"a missing directory fails":           {filepath.Join(dir, "missing"), true},
+		"a regular file fails":                {file, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := checkDir(tc.dir); (err != nil) != tc.wantErr {
+				t.Errorf("checkDir(%q) = %v, want error %v", tc.dir, err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -98,9 +98,9 @@ func (t *term) wake() bool {
 	return true
 }
 
-// end drops the signals, waits for the label to say standby (for up to the
-// renew deadline, so a slow API server does not leave it behind a
-// release), and stops the client-go elector. Concurrent callers return only once the
+// end stops the client-go elector, drops the signals, and waits for the
+// label to say standby (for up to the renew deadline, so a slow API server
+// does not leave it behind a release). Concurrent callers return only once the
 // first call completed, so a release that calls end is sent only after the
 // signals are down.
 func (t *term) end(reason string) {
@@ -112,11 +112,13 @@ func (t *term) end(reason string) {
 			t.timer.Stop()
 		}
 		t.mu.Unlock()
+		// Stop renewing first: a Lease held without signals helps nobody.
+		// client-go's release then waits in this Do for the signals to drop.
+		t.cancel()
 		if wasLeading {
 			t.sig.standby(reason)
 			t.sig.syncLabel(t.renewDeadline)
 		}
-		t.cancel()
 	})
 }
 
