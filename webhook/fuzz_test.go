@@ -1,0 +1,142 @@
+package webhook
+
+// A fuzz test of the HTTP handler with whole request bodies, for panics,
+// OOMs, stack overflows and malformed answers. `go test -fuzz FuzzHTTPHandler
+// ./webhook/` (hack/fuzz.sh runs every target).
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// fuzzSeeds are AdmissionReviews of every golden case input of the patches
+// package, as CREATE and UPDATE, and the small hostile cases.
+func fuzzSeeds(f *testing.F) [][]byte {
+	files, err := filepath.Glob(filepath.Join("..", "patches", "testdata", "*.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var seeds [][]byte
+	for _, file := range files {
+		if strings.HasSuffix(file, ".golden.yaml") || strings.HasSuffix(file, ".policy.yaml") {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		obj, err := yaml.YAMLToJSON(b)
+		if err != nil {
+			f.Fatalf("%s: %v", file, err)
+		}
+		if len(obj) > 64<<10 {
+			continue // the fuzzer mutates small inputs better
+		}
+		for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update} {
+			seeds = append(seeds, hostileReview(f, op, obj, nil))
+		}
+	}
+	for _, tc := range hostileCases() {
+		if tc.method != "" || tc.contentType != "" {
+			continue
+		}
+		if b := tc.body(f); len(b) < 4<<10 {
+			seeds = append(seeds, b)
+		}
+	}
+	return seeds
+}
+
+func FuzzHTTPHandler(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s, false)
+	}
+	f.Add(hostileScale(f, "web", `{"spec":{"replicas":5}}`), true)
+	f.Add(hostileScale(f, "", `{"metadata":{"name":"web"},"spec":{"replicas":2}}`), true)
+	deployments := NewHTTPHandler(ResourceDeployments, &Deployments{}, nil)
+	scales := NewHTTPHandler(ResourceScale, &Scales{Parent: hostileParents}, nil)
+	f.Fuzz(func(t *testing.T, body []byte, scale bool) {
+		h := deployments
+		if scale {
+			h = scales
+		}
+		rec := httpDo(h, http.MethodPost, "application/json", bytes.NewReader(body))
+		switch rec.Code {
+		case http.StatusOK:
+			checkFuzzAnswer(t, h, body, rec.Body.Bytes())
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			if rec.Body.Len() == 0 {
+				t.Fatalf("HTTP %d without a message", rec.Code)
+			}
+		default:
+			t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+		}
+	})
+}
+
+// checkFuzzAnswer checks an HTTP 200 answer: a well-formed v1 review that
+// echoes the UID, never an internal error, and a patch that applies to the
+// object sent and leaves nothing to do on a second pass.
+func checkFuzzAnswer(t *testing.T, h http.Handler, body, answer []byte) {
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(answer, &ar); err != nil || ar.Response == nil || ar.Kind != "AdmissionReview" ||
+		ar.APIVersion != "admission.k8s.io/v1" {
+		t.Fatalf("malformed answer (%v): %s", err, answer)
+	}
+	resp := ar.Response
+	if resp.Result == nil {
+		t.Fatalf("answer without a status: %s", answer)
+	}
+	switch code := resp.Result.Code; {
+	case resp.Allowed && code != http.StatusOK,
+		!resp.Allowed && code != http.StatusBadRequest && code != http.StatusForbidden:
+		t.Fatalf("allowed %v with code %d: %s", resp.Allowed, code, answer)
+	}
+	var in admissionv1.AdmissionReview
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in); err != nil {
+		t.Fatalf("answered HTTP 200 to an undecodable review: %v", err)
+	}
+	var uid types.UID
+	if in.Request != nil {
+		uid = in.Request.UID
+	}
+	if resp.UID != uid {
+		t.Fatalf("uid %q, want %q", resp.UID, uid)
+	}
+	if len(resp.Patch) == 0 {
+		return
+	}
+	if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("patch without the JSONPatch type: %s", answer)
+	}
+	p, err := jsonpatch.DecodePatch(resp.Patch)
+	if err != nil {
+		t.Fatalf("undecodable patch %s: %v", resp.Patch, err)
+	}
+	patched, err := p.Apply(in.Request.Object.Raw)
+	if err != nil {
+		t.Fatalf("patch %s does not apply to the object sent: %v", resp.Patch, err)
+	}
+	again := admission.Request{AdmissionRequest: *in.Request}
+	again.Object.Raw = patched
+	rec := httpDo(h, http.MethodPost, "application/json", bytes.NewReader(reviewBytes(t, again)))
+	var second admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &second); err != nil || second.Response == nil {
+		t.Fatalf("second pass: HTTP %d %s", rec.Code, rec.Body)
+	}
+	if !second.Response.Allowed || len(second.Response.Patch) > 0 || len(second.Response.Warnings) > 0 {
+		t.Fatalf("second pass is not a no-op: %s\nfirst patch %s", rec.Body, resp.Patch)
+	}
+}
