@@ -37,6 +37,7 @@ func expectedWarnings(t *testing.T, d *appsv1.Deployment) []string {
 // TestAdmission drives the webhook through a real API server with client-go
 // and kubectl, the webhook up for the whole test.
 func TestAdmission(t *testing.T) {
+	t.Parallel() // each test runs a control plane of its own
 	env := testenv.Start(t, testenv.Options{})
 	env.StartWebhook(t, testenv.WebhookOptions{})
 

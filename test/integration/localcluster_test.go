@@ -25,6 +25,7 @@ import (
 // SIGTERM, and checks that every process it started is gone with the
 // control plane's data.
 func TestLocalCluster(t *testing.T) {
+	t.Parallel() // each test runs a control plane of its own
 	root, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

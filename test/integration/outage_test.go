@@ -20,6 +20,7 @@ const repinWithin = 10 * time.Second
 // configuration promises: nobody but singleton Deployments notices, and the
 // drift controller heals what slipped through once the webhook is back.
 func TestWebhookOutage(t *testing.T) {
+	t.Parallel() // each test runs a control plane of its own
 	env := testenv.Start(t, testenv.Options{})
 	hook := env.StartWebhook(t, testenv.WebhookOptions{})
 	ns := newNamespace(t, env)
