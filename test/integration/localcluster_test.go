@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -30,48 +31,12 @@ func TestLocalCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assets, err := testenv.AssetsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
 	kubectl, err := testenv.KubectlPath(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir()
-	goBuild(t, root, filepath.Join(bin, "singleton-webhook"), ".")
-	goBuild(t, root, filepath.Join(bin, "localcluster"), "./hack/localcluster")
-	runDir := t.TempDir()
-
-	cmd := exec.Command(filepath.Join(bin, "localcluster"),
-		"-run-dir", runDir, "-webhook-binary", filepath.Join(bin, "singleton-webhook"))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), testenv.AssetsEnv+"="+assets)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = w
-	err = cmd.Start()
-	_ = w.Close()
-	if err != nil {
-		t.Fatalf("start localcluster: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { // a failed test must not leave the cluster running
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-exited
-		}
-		_ = stdout.Close()
-	})
-	kubeconfig := waitForExport(t, stdout)
-	t.Logf("localcluster exported %s", kubeconfig)
-
-	children := childProcesses(t, cmd.Process.Pid)
+	lc, kubeconfig := startLocalCluster(t, root)
+	children := childProcesses(t, lc.cmd.Process.Pid)
 	for _, want := range []string{"etcd", "kube-apiserver", "singleton-webhook"} {
 		if !containsValue(children, want) {
 			t.Errorf("localcluster's children %v lack %s", children, want)
@@ -97,17 +62,8 @@ func TestLocalCluster(t *testing.T) {
 		t.Errorf("stored queue-consumer has replicas and strategy %q, want \"1 Recreate\"", got)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("send SIGTERM: %v", err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("localcluster exited with %v after SIGTERM\n%s", err, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("localcluster still running a minute after SIGTERM\n%s", stderr.String())
+	if err := lc.stop(time.Minute); err != nil {
+		t.Errorf("%v\n%s", err, lc.stderr.String())
 	}
 	for pid, name := range children {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
@@ -118,6 +74,77 @@ func TestLocalCluster(t *testing.T) {
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s left behind (stat: %v)", dir, err)
 		}
+	}
+}
+
+// localCluster is a running hack/localcluster process.
+type localCluster struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	exited chan struct{} // closed once it exited; err is then set
+	err    error
+}
+
+// startLocalCluster builds the webhook and hack/localcluster, starts the
+// latter with a run directory of the test's, and returns once it printed
+// the export line, with the kubeconfig path the line names. t.Cleanup stops
+// it if the test did not.
+func startLocalCluster(t *testing.T, root string) (*localCluster, string) {
+	t.Helper()
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	goBuild(t, root, filepath.Join(bin, "singleton-webhook"), ".")
+	goBuild(t, root, filepath.Join(bin, "localcluster"), "./hack/localcluster")
+	lc := &localCluster{exited: make(chan struct{})}
+	lc.cmd = exec.Command(filepath.Join(bin, "localcluster"),
+		"-run-dir", t.TempDir(), "-webhook-binary", filepath.Join(bin, "singleton-webhook"))
+	lc.cmd.Dir = root
+	lc.cmd.Env = append(os.Environ(), testenv.AssetsEnv+"="+assets)
+	lc.cmd.Stderr = &lc.stderr
+	stdout, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.cmd.Stdout = w
+	err = lc.cmd.Start()
+	_ = w.Close()
+	if err != nil {
+		t.Fatalf("start localcluster: %v", err)
+	}
+	go func() {
+		lc.err = lc.cmd.Wait()
+		close(lc.exited)
+	}()
+	t.Cleanup(func() { // a failed test must not leave the cluster running
+		_ = lc.stop(time.Minute)
+		_ = stdout.Close()
+	})
+	kubeconfig := waitForExport(t, stdout)
+	t.Logf("localcluster exported %s", kubeconfig)
+	return lc, kubeconfig
+}
+
+// stop sends SIGTERM unless it already exited, and waits for the exit.
+func (lc *localCluster) stop(timeout time.Duration) error {
+	select {
+	case <-lc.exited:
+		return lc.err
+	default:
+	}
+	if err := lc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("send SIGTERM to localcluster: %w", err)
+	}
+	select {
+	case <-lc.exited:
+		if lc.err != nil {
+			return fmt.Errorf("localcluster exited with %w after SIGTERM", lc.err)
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("localcluster still running %s after SIGTERM", timeout)
 	}
 }
 
