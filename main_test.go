@@ -325,7 +325,8 @@ func startServe(t *testing.T) (string, *http.Client) {
 	var stderr bytes.Buffer
 	go func() {
 		done <- run(ctx, []string{"serve", "--standalone", "--self-signed", "--self-signed-ca-out", caFile,
-			"--webhook-port", strconv.Itoa(port), "--health-probe-bind-address", "127.0.0.1:0"},
+			"--webhook-port", strconv.Itoa(port), "--health-probe-bind-address", "127.0.0.1:0",
+			"--metrics-bind-address", "0"},
 			strings.NewReader(""), io.Discard, &stderr)
 	}()
 	t.Cleanup(func() {

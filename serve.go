@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -35,6 +35,11 @@ const (
 	defaultMetricsAddress   = ":8080"
 	defaultSelfSignedHosts  = "localhost,127.0.0.1"
 	defaultLeaderElectionID = "singleton-webhook.singleton.dev"
+	defaultTLSMinVersion    = webhook.TLS13
+	// defaultGracefulShutdown leaves in-flight reviews (at most
+	// webhook.RequestTimeout) time to finish, well within a Pod's default
+	// terminationGracePeriodSeconds of 30.
+	defaultGracefulShutdown = 15 * time.Second
 )
 
 // serveFlags are the flags of `singleton-webhook serve`.
@@ -46,6 +51,8 @@ type serveFlags struct {
 	probeAddress    string
 	metricsAddress  string
 	enableHTTP2     bool
+	tlsMinVersion   string
+	gracefulStop    time.Duration
 	selfSigned      bool
 	selfSignedCAOut string
 	selfSignedHosts string
@@ -67,6 +74,8 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.probeAddress, "health-probe-bind-address", defaultProbeAddress, "address of /healthz and /readyz")
 	fs.StringVar(&f.metricsAddress, "metrics-bind-address", defaultMetricsAddress, `address of /metrics; "0" disables`)
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "serve HTTP/2 as well (off: it has had denial-of-service flaws and the API server needs only HTTP/1.1)")
+	fs.StringVar(&f.tlsMinVersion, "tls-min-version", defaultTLSMinVersion, `oldest TLS version accepted: "1.3", or "1.2" (then only ECDHE key exchange with AEAD ciphers)`)
+	fs.DurationVar(&f.gracefulStop, "graceful-shutdown-timeout", defaultGracefulShutdown, "on SIGTERM, how long in-flight reviews and controllers get to finish before the process exits; keep it below the Pod's terminationGracePeriodSeconds")
 	fs.BoolVar(&f.selfSigned, "self-signed", false, "serve a certificate from a CA generated in memory (local runs and tests)")
 	fs.StringVar(&f.selfSignedCAOut, "self-signed-ca-out", "", "with --self-signed: write the CA certificate (PEM) to this file, for the webhook's caBundle")
 	fs.StringVar(&f.selfSignedHosts, "self-signed-hosts", defaultSelfSignedHosts, "with --self-signed: comma-separated DNS names and IPs of the certificate")
@@ -97,33 +106,42 @@ func (f *serveFlags) validate() error {
 		return usageError("--self-signed-ca-out needs --self-signed")
 	case f.standalone && f.leaderElect:
 		return usageError("--standalone runs no controllers; --leader-elect has nothing to elect")
+	case f.gracefulStop <= 0:
+		return usageError("--graceful-shutdown-timeout %s: want a positive duration", f.gracefulStop)
+	}
+	if _, err := webhook.ParseTLSVersion(f.tlsMinVersion); err != nil {
+		return usageError("--tls-min-version: %v", err)
 	}
 	_, err := f.policy.policy()
 	return err
 }
 
-// tlsOptions returns the server's TLS settings, with the in-memory
-// certificate when --self-signed is set.
-func (f *serveFlags) tlsOptions() ([]func(*tls.Config), error) {
-	opts := []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = tls.VersionTLS12
-		if !f.enableHTTP2 {
-			c.NextProtos = []string{"http/1.1"}
-		}
-	}}
+// tlsSettings returns the TLS version, cipher and ALPN settings of every
+// server of serve.
+func (f *serveFlags) tlsSettings() webhook.TLSOptions {
+	v, _ := webhook.ParseTLSVersion(f.tlsMinVersion) // checked by validate
+	return webhook.TLSOptions{MinVersion: v, EnableHTTP2: f.enableHTTP2}
+}
+
+// tlsOptions returns the admission server's TLS settings and certificate:
+// the in-memory one with --self-signed, else the files of
+// --webhook-cert-path, served by the returned ServingCert once valid.
+func (f *serveFlags) tlsOptions() ([]func(*tls.Config), *webhook.ServingCert, error) {
+	opts := []func(*tls.Config){f.tlsSettings().Apply}
 	if !f.selfSigned {
-		return opts, nil
+		cert := webhook.NewServingCert(filepath.Join(f.certPath, f.certName), filepath.Join(f.certPath, f.keyName))
+		return append(opts, func(c *tls.Config) { c.GetCertificate = cert.GetCertificate }), cert, nil
 	}
 	ss, err := certs.NewSelfSigned(strings.Split(f.selfSignedHosts, ","))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if f.selfSignedCAOut != "" {
 		if err := os.WriteFile(f.selfSignedCAOut, ss.CAPEM, 0o644); err != nil {
-			return nil, fmt.Errorf("write CA bundle: %w", err)
+			return nil, nil, fmt.Errorf("write CA bundle: %w", err)
 		}
 	}
-	return append(opts, func(c *tls.Config) { c.GetCertificate = ss.GetCertificate }), nil
+	return append(opts, func(c *tls.Config) { c.GetCertificate = ss.GetCertificate }), nil, nil
 }
 
 func (f *serveFlags) restConfig() (*rest.Config, error) {
@@ -140,10 +158,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	policy, _ := f.policy.policy()
-	tlsOpts, err := f.tlsOptions()
+	tlsOpts, cert, err := f.tlsOptions()
 	if err != nil {
 		return err
 	}
+	defer startServingCert(ctx, cert)()
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Port:     f.webhookPort,
 		CertDir:  f.certPath,
@@ -152,27 +171,33 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		TLSOpts:  tlsOpts,
 	})
 	if f.standalone {
-		webhook.NewHandlers(policy, nil).Register(srv)
-		return serveStandalone(ctx, srv, f.probeAddress)
+		return serveStandalone(ctx, f, srv, webhook.NewHandlers(policy, nil), cert)
 	}
 	cfg, err := f.restConfig()
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		WebhookServer:          srv,
-		Metrics:                metricsserver.Options{BindAddress: f.metricsAddress},
-		HealthProbeBindAddress: f.probeAddress,
-		LeaderElection:         f.leaderElect,
-		LeaderElectionID:       defaultLeaderElectionID,
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		WebhookServer:           srv,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddress, TLSOpts: []func(*tls.Config){f.tlsSettings().Apply}},
+		GracefulShutdownTimeout: &f.gracefulStop,
+		HealthProbeBindAddress:  f.probeAddress,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        defaultLeaderElectionID,
+		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	// GetWebhookServer adds the server to the manager's runnables; without
 	// the call the manager never starts it.
-	webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache())).Register(mgr.GetWebhookServer())
+	metrics, err := webhook.NewMetrics(crmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	handlers := webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache()))
+	handlers.Metrics = metrics
+	handlers.Register(mgr.GetWebhookServer())
 	if err := controllers.SetupDrift(mgr, policy); err != nil {
 		return err
 	}
@@ -182,28 +207,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add healthz check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
-		return fmt.Errorf("add readyz check: %w", err)
+	for name, check := range readyChecks(srv, cert) {
+		if err := mgr.AddReadyzCheck(name, check); err != nil {
+			return fmt.Errorf("add readyz check: %w", err)
+		}
 	}
 	return mgr.Start(ctx)
-}
-
-// serveStandalone runs the admission server and the probes, without a manager.
-func serveStandalone(ctx context.Context, srv ctrlwebhook.Server, probeAddress string) error {
-	mux := http.NewServeMux()
-	mux.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
-	mux.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: map[string]healthz.Checker{"webhook": srv.StartedChecker()}}))
-	probes := &http.Server{Addr: probeAddress, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() {
-		if err := probes.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve probes: %w", err)
-		}
-	}()
-	go func() { errc <- srv.Start(ctx) }()
-	err := <-errc
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = probes.Shutdown(shutdownCtx)
-	return err
 }

@@ -1,0 +1,462 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/singleton-webhook/singleton-webhook/certs"
+	"github.com/singleton-webhook/singleton-webhook/webhook"
+)
+
+// served is a `serve --standalone` running in-process.
+type served struct {
+	webhook, probes, metrics string // host:port
+	roots                    *x509.CertPool
+	stop                     context.CancelFunc
+	done                     chan error
+	stderr                   *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
+type syncBuffer struct {
+	mu chan struct{}
+	b  bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu <- struct{}{}
+	defer func() { <-s.mu }()
+	return s.b.String()
+}
+
+// pickPort returns a port free at the time of the call.
+func pickPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// startServed runs serve --standalone with args added and waits until it
+// is ready. Without --webhook-cert-path it serves a self-signed
+// certificate. The test fails if serve does not stop cleanly at its end,
+// unless the test stopped it itself.
+func startServed(t *testing.T, args ...string) *served {
+	t.Helper()
+	s := &served{probes: "127.0.0.1:" + pickPort(t), metrics: "127.0.0.1:" + pickPort(t), stderr: newSyncBuffer()}
+	port := pickPort(t)
+	s.webhook = "127.0.0.1:" + port
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	all := []string{"serve", "--standalone", "--webhook-port", port,
+		"--health-probe-bind-address", s.probes, "--metrics-bind-address", s.metrics}
+	selfSigned := true
+	for _, a := range args {
+		if a == "--webhook-cert-path" {
+			selfSigned = false
+		}
+	}
+	if selfSigned {
+		all = append(all, "--self-signed", "--self-signed-ca-out", caFile)
+	}
+	all = append(all, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan error, 1)
+	go func() { s.done <- run(ctx, all, strings.NewReader(""), io.Discard, s.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err, ok := <-s.done:
+			if ok && err != nil {
+				t.Errorf("serve returned %v\n%s", err, s.stderr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s")
+		}
+	})
+	if selfSigned {
+		s.waitReady(t)
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.roots = x509.NewCertPool()
+		s.roots.AppendCertsFromPEM(pem)
+	}
+	return s
+}
+
+// readyz returns the status and body of /readyz?verbose.
+func (s *served) readyz() (int, string) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + s.probes + "/readyz?verbose")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (s *served) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			close(s.done)
+			t.Fatalf("serve stopped: %v\n%s", err, s.stderr)
+		default:
+		}
+		code, body := s.readyz()
+		if code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready within 60s: %d %s\n%s", code, body, s.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tlsClient is a client trusting the server's CA, with cfg's settings.
+func (s *served) tlsClient(cfg *tls.Config) *http.Client {
+	cfg.RootCAs = s.roots
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// handshake dials the webhook port with cfg and returns the connection state.
+func (s *served) handshake(cfg *tls.Config) (tls.ConnectionState, error) {
+	cfg.RootCAs = s.roots
+	cfg.ServerName = "127.0.0.1"
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.webhook, cfg)
+	if err != nil {
+		return tls.ConnectionState{}, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState(), nil
+}
+
+func TestServeTLSVersions(t *testing.T) {
+	def := startServed(t)
+	tls12 := startServed(t, "--tls-min-version=1.2")
+	cbc := []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}
+	tests := map[string]struct {
+		server  *served
+		client  *tls.Config
+		want    uint16 // negotiated version; 0: refused
+		wantErr string
+	}{
+		"TLS 1.1 is refused by default": {server: def, client: &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, wantErr: "protocol version not supported"},
+		"TLS 1.2 is refused by default": {server: def, client: &tls.Config{MaxVersion: tls.VersionTLS12}, wantErr: "protocol version not supported"},
+		"TLS 1.3 is served by default":  {server: def, client: &tls.Config{}, want: tls.VersionTLS13},
+		"TLS 1.1 is refused with 1.2":   {server: tls12, client: &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, wantErr: "protocol version not supported"},
+		"TLS 1.2 is served with 1.2":    {server: tls12, client: &tls.Config{MaxVersion: tls.VersionTLS12}, want: tls.VersionTLS12},
+		"TLS 1.2 CBC suites are refused with 1.2": {server: tls12,
+			client: &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: cbc}, wantErr: "handshake failure"},
+		"TLS 1.3 is served with 1.2": {server: tls12, client: &tls.Config{}, want: tls.VersionTLS13},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			st, err := tc.server.handshake(tc.client)
+			if tc.want == 0 {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("handshake error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			if st.Version != tc.want {
+				t.Errorf("negotiated %s, want %s", tls.VersionName(st.Version), tls.VersionName(tc.want))
+			}
+			if st.Version == tls.VersionTLS12 && !strings.Contains(tls.CipherSuiteName(st.CipherSuite), "ECDHE") {
+				t.Errorf("cipher %s, want ECDHE with AEAD", tls.CipherSuiteName(st.CipherSuite))
+			}
+		})
+	}
+}
+
+func TestServeHTTP2(t *testing.T) {
+	off := startServed(t)
+	on := startServed(t, "--enable-http2")
+	if _, err := off.handshake(&tls.Config{NextProtos: []string{"h2"}}); err == nil ||
+		!strings.Contains(err.Error(), "no application protocol") {
+		t.Errorf("h2-only client with HTTP/2 off: %v, want the handshake refused", err)
+	}
+	if st, err := off.handshake(&tls.Config{NextProtos: []string{"h2", "http/1.1"}}); err != nil || st.NegotiatedProtocol != "http/1.1" {
+		t.Errorf("h2-or-http/1.1 client with HTTP/2 off: %q, %v; want http/1.1", st.NegotiatedProtocol, err)
+	}
+	if st, err := on.handshake(&tls.Config{NextProtos: []string{"h2"}}); err != nil || st.NegotiatedProtocol != "h2" {
+		t.Errorf("h2-only client with --enable-http2: %q, %v; want h2", st.NegotiatedProtocol, err)
+	}
+	// An HTTP/2 request really is served over h2 when enabled.
+	c := on.tlsClient(&tls.Config{})
+	c.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+	resp, err := c.Post("https://"+on.webhook+webhook.DeploymentPath, "application/json", strings.NewReader(serveReviewBody(t, "CREATE", `{}`)))
+	if err != nil {
+		t.Fatalf("POST over h2: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Errorf("answer %s %d, want HTTP/2.0 200", resp.Proto, resp.StatusCode)
+	}
+}
+
+// serveReviewBody is an AdmissionReview of a Deployment with the given
+// operation and object.
+func serveReviewBody(t *testing.T, op, object string) string {
+	t.Helper()
+	return fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-%s",`+
+		`"kind":{"group":"apps","version":"v1","kind":"Deployment"},`+
+		`"resource":{"group":"apps","version":"v1","resource":"deployments"},`+
+		`"name":"app","namespace":"default","operation":%q,"object":%s}}`, op, op, object)
+}
+
+const singletonObject = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"app","namespace":"default",` +
+	`"annotations":{"singleton":"true"}},"spec":{"replicas":3}}`
+
+func TestServeMetricsScrape(t *testing.T) {
+	s := startServed(t)
+	c := s.tlsClient(&tls.Config{})
+	post := func(path, body string) {
+		t.Helper()
+		resp, err := c.Post("https://"+s.webhook+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for range 2 {
+		post(webhook.DeploymentPath, serveReviewBody(t, "CREATE", singletonObject))
+	}
+	post(webhook.DeploymentPath, serveReviewBody(t, "UPDATE", `{"metadata":{"annotations":{"singleton":"maybe"}}}`))
+	post(webhook.DeploymentPath, serveReviewBody(t, "CREATE", `{"metadata":{}}`))
+	post(webhook.DeploymentPath, "{")
+	post(webhook.ScalePath, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-scale",`+
+		`"kind":{"group":"autoscaling","version":"v1","kind":"Scale"},`+
+		`"resource":{"group":"apps","version":"v1","resource":"deployments"},"subResource":"scale",`+
+		`"name":"app","namespace":"default","operation":"UPDATE","object":{"spec":{"replicas":3}}}}`)
+
+	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse metrics: %v", err)
+	}
+	got := map[string]float64{}
+	for _, m := range families[webhook.AdmissionsMetric].GetMetric() {
+		if v := m.GetCounter().GetValue(); v != 0 {
+			l := model.LabelSet{}
+			for _, p := range m.GetLabel() {
+				l[model.LabelName(p.GetName())] = model.LabelValue(p.GetValue())
+			}
+			got[fmt.Sprintf("%s %s %s %s %s", l["resource"], l["operation"], l["mode"], l["outcome"], l["reason"])] = v
+		}
+	}
+	want := map[string]float64{
+		"deployments CREATE replicas mutated ":                     2,
+		"deployments UPDATE none denied ":                          1,
+		"deployments CREATE none skipped not-singleton":            1,
+		"deployments unknown none errored malformed-review":        1,
+		"deployments/scale UPDATE none skipped parent-not-checked": 1,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("admission counters\n got %v\nwant %v", got, want)
+	}
+	var observed uint64
+	for _, m := range families[webhook.DurationMetric].GetMetric() {
+		observed += m.GetHistogram().GetSampleCount()
+	}
+	if observed != 6 {
+		t.Errorf("%d latencies observed, want 6", observed)
+	}
+	if _, ok := families["controller_runtime_webhook_requests_total"]; !ok {
+		t.Error("controller-runtime's webhook request metrics are not served alongside")
+	}
+}
+
+// holdRequest sends the headers of a review with Expect: 100-continue and
+// waits for the server's 100 Continue, proving the handler is reading the
+// body. It returns the connection and the body still to send.
+func holdRequest(t *testing.T, s *served) (*tls.Conn, *bufio.Reader, string) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", s.webhook, &tls.Config{RootCAs: s.roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	body := serveReviewBody(t, "CREATE", singletonObject)
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"+
+		"Expect: 100-continue\r\n\r\n", webhook.DeploymentPath, s.webhook, len(body))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("waiting for 100 Continue: %q %v", line, err)
+	}
+	if _, err := r.ReadString('\n'); err != nil { // the blank line ending the interim response
+		t.Fatal(err)
+	}
+	return conn, r, body
+}
+
+func TestServeFinishesInFlightReviewsOnShutdown(t *testing.T) {
+	s := startServed(t)
+	conn, r, body := holdRequest(t, s)
+	defer conn.Close()
+
+	s.stop() // SIGTERM
+	// New connections are refused once the listener is closed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.webhook, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook port still accepts connections 30s after shutdown began")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-s.done:
+		close(s.done)
+		t.Fatalf("serve returned (%v) with a review in flight", err)
+	default:
+	}
+	if _, err := io.WriteString(conn, body); err != nil {
+		t.Fatalf("finish the body: %v", err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("read the answer of the in-flight review: %v", err)
+	}
+	defer resp.Body.Close()
+	var ar admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&ar); err != nil || resp.StatusCode != http.StatusOK ||
+		ar.Response == nil || !ar.Response.Allowed || len(ar.Response.Patch) == 0 {
+		t.Fatalf("in-flight review answered HTTP %d %+v (%v); want it mutated", resp.StatusCode, ar.Response, err)
+	}
+	select {
+	case err := <-s.done:
+		close(s.done)
+		if err != nil {
+			t.Errorf("serve returned %v after draining", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not return after its last review")
+	}
+}
+
+func TestServeGivesUpAfterTheGracePeriod(t *testing.T) {
+	s := startServed(t, "--graceful-shutdown-timeout=1s")
+	conn, _, _ := holdRequest(t, s)
+	defer conn.Close()
+	s.stop()
+	select {
+	case err := <-s.done:
+		close(s.done)
+		if err == nil || err.Error() != "shut down: in-flight reviews did not finish within the grace period of 1s" {
+			t.Errorf("serve returned %v, want the grace period named", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not return after its grace period")
+	}
+}
+
+func TestServeIsReadyOnlyWithAValidCertificate(t *testing.T) {
+	dir := t.TempDir()
+	s := startServed(t, "--webhook-cert-path", dir)
+	waitReadyz := func(want int, contains string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, body := s.readyz()
+			if code == want && strings.Contains(body, contains) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz %d %q; want %d containing %q", code, body, want, contains)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitReadyz(http.StatusInternalServerError, "[-]serving-cert failed")
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitReadyz(http.StatusInternalServerError, "[-]webhook failed")
+	ss, err := certs.NewSelfSigned([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), ss.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), ss.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitReadyz(http.StatusOK, "[+]serving-cert ok")
+	s.roots = x509.NewCertPool()
+	s.roots.AppendCertsFromPEM(ss.CAPEM)
+	if _, err := s.handshake(&tls.Config{}); err != nil {
+		t.Errorf("handshake with the certificate of the files: %v", err)
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	for name, args := range map[string][]string{
+		"TLS 1.1 is not a minimum":       {"--tls-min-version=1.1"},
+		"TLS 1.0 is not a minimum":       {"--tls-min-version=1.0"},
+		"a zero grace period":            {"--graceful-shutdown-timeout=0s"},
+		"a negative grace period":        {"--graceful-shutdown-timeout=-1s"},
+		"a TLS version in another shape": {"--tls-min-version=TLS13"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := run(context.Background(), append([]string{"serve", "--standalone", "--self-signed"}, args...),
+				strings.NewReader(""), io.Discard, io.Discard)
+			var ec *exitCode
+			if !errors.As(err, &ec) || ec.code != 2 {
+				t.Errorf("serve %v: %v, want a usage error (exit 2)", args, err)
+			}
+		})
+	}
+}
