@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -211,5 +213,53 @@ spec: {replicas: 2}
 	resp := decodeReviewResponse(t, offline)
 	if resp.Allowed || resp.Result.Code != http.StatusForbidden {
 		t.Errorf("answer %s; want a denial", offline)
+	}
+}
+
+// logLines captures log lines as "V=level msg key=value ...".
+type logLines struct{ lines []string }
+
+func (l *logLines) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) { l.lines = append(l.lines, prefix+" "+args) },
+		funcr.Options{Verbosity: 1, LogInfoLevel: ptr("v")})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestHTTPHandlerLogsTheRequestNotTheObject(t *testing.T) {
+	const secret = "s3cr3t-token-value"
+	object := []byte(`{"metadata":{"name":"app","namespace":"default","annotations":{"singleton":"maybe"}},` +
+		`"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"TOKEN","value":"` + secret + `"}]}]}}}}`)
+	tests := map[string]struct {
+		object []byte
+		level  string
+	}{
+		"a denial is logged at the default level": {object: object, level: `"v"=0`},
+		"a mutation is logged at V(1)": {
+			object: bytes.Replace(object, []byte("maybe"), []byte("true"), 1),
+			level:  `"v"=1`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var l logLines
+			h := NewHTTPHandler(ResourceDeployments, &Deployments{}, nil)
+			h.log = l.logger()
+			rec := httpDo(h, http.MethodPost, "application/json",
+				bytes.NewReader(reviewBytes(t, deploymentRequest(admissionv1.Update, tc.object))))
+			if rec.Code != http.StatusOK || len(l.lines) != 1 {
+				t.Fatalf("HTTP %d, log lines %q", rec.Code, l.lines)
+			}
+			line := l.lines[0]
+			for _, want := range []string{tc.level, `"requestID"="0c5e6a3e-2f0d-4a39-9b1f-1d1e2c3b4a50"`,
+				`"object"={"name"="app" "namespace"="default"}`, `"kind"="Deployment"`, `"operation"="UPDATE"`} {
+				if !strings.Contains(line, want) {
+					t.Errorf("log line lacks %s: %s", want, line)
+				}
+			}
+			if strings.Contains(line, secret) || strings.Contains(line, "TOKEN") || strings.Contains(line, `"spec"`) {
+				t.Errorf("log line carries the object: %s", line)
+			}
+		})
 	}
 }
