@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -269,24 +270,11 @@ func TestServeMetricsScrape(t *testing.T) {
 		`"resource":{"group":"apps","version":"v1","resource":"deployments"},"subResource":"scale",`+
 		`"name":"app","namespace":"default","operation":"UPDATE","object":{"spec":{"replicas":3}}}}`)
 
-	resp, err := http.Get("http://" + s.metrics + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse metrics: %v", err)
-	}
+	families := scrape(t, s.metrics)
 	got := map[string]float64{}
-	for _, m := range families[webhook.AdmissionsMetric].GetMetric() {
-		if v := m.GetCounter().GetValue(); v != 0 {
-			l := model.LabelSet{}
-			for _, p := range m.GetLabel() {
-				l[model.LabelName(p.GetName())] = model.LabelValue(p.GetValue())
-			}
-			got[fmt.Sprintf("%s %s %s %s %s", l["resource"], l["operation"], l["mode"], l["outcome"], l["reason"])] = v
+	for k, v := range admissionsIn(families) {
+		if v != 0 {
+			got[k] = v
 		}
 	}
 	want := map[string]float64{
@@ -459,4 +447,34 @@ func TestServeFlagErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scrape returns the metric families served at addr/metrics.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse metrics: %v", err)
+	}
+	return families
+}
+
+// admissionsIn returns the admission counters of scraped families, keyed by
+// "resource operation mode outcome reason".
+func admissionsIn(families map[string]*dto.MetricFamily) map[string]float64 {
+	got := map[string]float64{}
+	for _, m := range families[webhook.AdmissionsMetric].GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		got[fmt.Sprintf("%s %s %s %s %s", l["resource"], l["operation"], l["mode"], l["outcome"], l["reason"])] = m.GetCounter().GetValue()
+	}
+	return got
 }
