@@ -1,8 +1,8 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -24,6 +24,9 @@ type Deployments struct {
 
 var _ admission.Handler = (*Deployments)(nil)
 
+// injectedMarker is the pod-template annotation key of an injection.
+var injectedMarker = []byte(`"` + patches.AnnotationInjected + `"`)
+
 // Handle implements admission.Handler.
 func (h *Deployments) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
@@ -34,21 +37,33 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 		markSkipped(ctx, ReasonKind)
 		return admission.Allowed(fmt.Sprintf("kind %s is not mutated", req.Kind.String()))
 	}
-	d := &appsv1.Deployment{}
-	if err := json.Unmarshal(req.Object.Raw, d); err != nil {
+	v, err := decodeView(req.Object.Raw)
+	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode deployment: %w", err))
 	}
-	before := d.DeepCopy()
+	mode, enforced, err := patches.Resolve(v.Metadata.Annotations, h.Policy)
+	if err != nil {
+		return admission.Denied(err.Error())
+	}
+	if !enforced {
+		markSkipped(ctx, ReasonNotSingleton)
+		return admission.Allowed("not a singleton")
+	}
+	// The pod template is decoded only when the mutation may touch it: in
+	// election mode, or to strip an earlier injection (its marker is in the
+	// bytes) from a Deployment that left election mode.
+	withTemplate := mode == patches.ModeElection || bytes.Contains(v.rawTemplate(), injectedMarker)
+	before, err := v.deployment(withTemplate)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode deployment: %w", err))
+	}
+	d := before.DeepCopy()
 	res, err := patches.Apply(d, h.Policy)
 	if err != nil {
 		return admission.Denied(err.Error())
 	}
-	if !res.Enforced {
-		markSkipped(ctx, ReasonNotSingleton)
-		return admission.Allowed("not a singleton")
-	}
 	markMode(ctx, res.Mode)
-	ops, err := diff(req.Object.Raw, before, d)
+	ops, err := patchOps(v, before, d, withTemplate)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))
 	}

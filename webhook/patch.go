@@ -1,155 +1,197 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
+	"maps"
+	"slices"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	sigsjson "sigs.k8s.io/json"
 )
 
-// diff returns the JSON patch that turns raw, the object as the API server
-// sent it, into after. before is raw decoded into the typed struct. Both typed
-// sides are encoded by the same marshaller, so fields the typed struct drops
-// (unknown fields, nulls) never show up as spurious operations. The typed
-// encoding also writes struct fields raw may lack (`"strategy":{}`), so the
-// operations are then anchored on raw, and put in a stable order so the same
-// request always gets the same bytes.
-func diff(raw []byte, before, after any) ([]jsonpatch.Operation, error) {
-	a, err := json.Marshal(before)
+// deploymentView is the part of a Deployment that patches.Apply reads and
+// writes: metadata.name, metadata.annotations, spec.replicas, spec.strategy
+// and spec.template. Decoding only these fields, with the pod template kept
+// as raw bytes until an election-mode Deployment needs it, keeps the handler
+// close to the cost of decoding the AdmissionReview itself; managedFields,
+// status and the rest are only scanned.
+type deploymentView struct {
+	Metadata struct {
+		Name        string            `json:"name"`
+		Namespace   string            `json:"namespace"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	// Spec is nil when the request has no spec, or a null one.
+	Spec *deploymentSpec `json:"spec"`
+}
+
+// deploymentSpec is the part of a DeploymentSpec the view decodes.
+type deploymentSpec struct {
+	Replicas *int32                     `json:"replicas"`
+	Strategy *appsv1.DeploymentStrategy `json:"strategy"`
+	Template json.RawMessage            `json:"template"`
+}
+
+// decodeView reads the view out of raw by skimming (see skim.go): only the
+// members the view holds are decoded, each as encoding/json would decode it
+// into the view (a repeated member is decoded into what the earlier one
+// left, as the API server's decoder does).
+func decodeView(raw []byte) (*deploymentView, error) {
+	v := &deploymentView{}
+	err := skimObject(raw, func(name string, value []byte) error {
+		switch name {
+		case "metadata":
+			return skimObject(value, v.decodeMetadata)
+		case "spec":
+			if bytes.Equal(value, []byte("null")) {
+				v.Spec = nil
+				return nil
+			}
+			if v.Spec == nil {
+				v.Spec = &deploymentSpec{}
+			}
+			return skimObject(value, v.Spec.decode)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(after)
-	if err != nil {
-		return nil, err
+	return v, nil
+}
+
+func (v *deploymentView) decodeMetadata(name string, value []byte) error {
+	m := &v.Metadata
+	switch name {
+	case "name":
+		return member("metadata.name", value, &m.Name)
+	case "namespace":
+		return member("metadata.namespace", value, &m.Namespace)
+	case "annotations":
+		return member("metadata.annotations", value, &m.Annotations)
 	}
-	ops, err := jsonpatch.CreatePatch(a, b)
-	if err != nil || len(ops) == 0 {
-		return ops, err
+	return nil
+}
+
+func (s *deploymentSpec) decode(name string, value []byte) error {
+	switch name {
+	case "replicas":
+		return member("spec.replicas", value, &s.Replicas)
+	case "strategy":
+		return member("spec.strategy", value, &s.Strategy)
+	case "template":
+		s.Template = value
 	}
-	var rawDoc any
-	if err := json.Unmarshal(raw, &rawDoc); err != nil {
-		return nil, fmt.Errorf("read raw object: %w", err)
+	return nil
+}
+
+// member decodes one member's value as the API server's decoder does (case
+// sensitive), naming the member in the error.
+func member(path string, value []byte, into any) error {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(value, into); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if ops, err = anchor(rawDoc, b, ops); err != nil {
-		return nil, err
+	return nil
+}
+
+// rawTemplate is the request's pod template, undecoded; nil without a spec.
+func (v *deploymentView) rawTemplate() []byte {
+	if v.Spec == nil {
+		return nil
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })
+	return v.Spec.Template
+}
+
+// deployment returns the typed Deployment of the view; its pod template is
+// decoded only when withTemplate is set.
+func (v *deploymentView) deployment(withTemplate bool) (*appsv1.Deployment, error) {
+	d := &appsv1.Deployment{}
+	d.Name, d.Namespace = v.Metadata.Name, v.Metadata.Namespace
+	d.Annotations = maps.Clone(v.Metadata.Annotations)
+	if v.Spec == nil {
+		return d, nil
+	}
+	if r := v.Spec.Replicas; r != nil {
+		replicas := *r
+		d.Spec.Replicas = &replicas
+	}
+	if s := v.Spec.Strategy; s != nil {
+		d.Spec.Strategy = *s.DeepCopy()
+	}
+	if t := v.Spec.Template; withTemplate && len(t) > 0 {
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(t, &d.Spec.Template); err != nil {
+			return nil, fmt.Errorf("spec.template: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// patchOps derives the JSON patch from what the mutation changed, field by
+// field, instead of diffing whole documents: the view says which fields the
+// request had, so every operation applies to it. Annotations are patched
+// key by key; replicas, strategy and the pod template as whole values ("add"
+// replaces a member that exists). before is the view's Deployment as
+// decoded, after the mutated one; withTemplate says whether the pod template
+// was decoded. The operations come in a fixed order.
+func patchOps(v *deploymentView, before, after *appsv1.Deployment, withTemplate bool) ([]jsonpatch.Operation, error) {
+	ops := annotationOps(before.Annotations, after.Annotations)
+	spec := map[string]any{} // the spec fields to write
+	switch b, a := before.Spec.Replicas, after.Spec.Replicas; {
+	case a == nil && b != nil:
+		ops = append(ops, jsonpatch.NewOperation("remove", "/spec/replicas", nil))
+	case a != nil && (b == nil || *a != *b):
+		spec["replicas"] = *a
+	}
+	if !equality.Semantic.DeepEqual(before.Spec.Strategy, after.Spec.Strategy) {
+		spec["strategy"] = after.Spec.Strategy
+	}
+	if !equality.Semantic.DeepEqual(before.Spec.Template, after.Spec.Template) {
+		if !withTemplate {
+			return nil, fmt.Errorf("the pod template changed but was not decoded")
+		}
+		spec["template"] = after.Spec.Template
+	}
+	if v.Spec == nil {
+		// No spec (or a null one) in the request: write it whole.
+		if len(spec) > 0 {
+			ops = append(ops, jsonpatch.NewOperation("add", "/spec", spec))
+		}
+		return ops, nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec)) {
+		ops = append(ops, jsonpatch.NewOperation("add", "/spec/"+k, spec[k]))
+	}
 	return ops, nil
 }
 
-// anchor rewrites ops so that each applies to rawDoc. An operation below a
-// path rawDoc lacks becomes one add of the highest missing path, its value
-// taken from after; a replace of a missing path becomes an add, a remove of
-// one is dropped.
-func anchor(rawDoc any, after []byte, ops []jsonpatch.Operation) ([]jsonpatch.Operation, error) {
-	out := make([]jsonpatch.Operation, 0, len(ops))
-	added := map[string]bool{}
-	var afterDoc any
-	for _, op := range ops {
-		missing := firstMissing(rawDoc, op.Path)
-		switch {
-		case missing == "":
-			out = append(out, op)
-		case missing == op.Path && op.Operation == "remove":
-		case missing == op.Path:
-			out = append(out, jsonpatch.NewOperation("add", op.Path, op.Value))
-		case !added[missing]:
-			if afterDoc == nil {
-				if err := json.Unmarshal(after, &afterDoc); err != nil {
-					return nil, fmt.Errorf("read mutated object: %w", err)
-				}
-			}
-			if v, ok := lookup(afterDoc, missing); ok {
-				added[missing] = true
-				out = append(out, jsonpatch.NewOperation("add", missing, v))
-			}
+// annotationOps patches metadata.annotations key by key, in key order.
+func annotationOps(before, after map[string]string) []jsonpatch.Operation {
+	if maps.Equal(before, after) {
+		return nil
+	}
+	if before == nil {
+		return []jsonpatch.Operation{jsonpatch.NewOperation("add", "/metadata/annotations", after)}
+	}
+	var ops []jsonpatch.Operation
+	for _, k := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[k]; !ok {
+			ops = append(ops, jsonpatch.NewOperation("remove", "/metadata/annotations/"+escape(k), nil))
 		}
 	}
-	return out, nil
-}
-
-// firstMissing returns the shortest prefix of the JSON pointer path that doc
-// does not have (or holds as a scalar, such as null, where the path needs an
-// object), or "" when doc has all of it or an array index makes it
-// undecidable: array operations are left as computed.
-func firstMissing(doc any, path string) string {
-	segs := strings.Split(path, "/")[1:]
-	cur := doc
-	for i, s := range segs {
-		switch v := cur.(type) {
-		case map[string]any:
-			next, ok := v[unescape(s)]
-			if !ok {
-				return "/" + strings.Join(segs[:i+1], "/")
-			}
-			cur = next
-		case []any:
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 || n >= len(v) {
-				return ""
-			}
-			cur = v[n]
-		default:
-			// A scalar or null where the path goes on: the parent is rewritten.
-			if i == 0 {
-				return ""
-			}
-			return "/" + strings.Join(segs[:i], "/")
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		if v, ok := before[k]; !ok || v != after[k] {
+			ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations/"+escape(k), after[k]))
 		}
 	}
-	return ""
+	return ops
 }
 
-// lookup returns the value at a JSON pointer path of doc.
-func lookup(doc any, path string) (any, bool) {
-	cur := doc
-	for _, s := range strings.Split(path, "/")[1:] {
-		switch v := cur.(type) {
-		case map[string]any:
-			next, ok := v[unescape(s)]
-			if !ok {
-				return nil, false
-			}
-			cur = next
-		case []any:
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 || n >= len(v) {
-				return nil, false
-			}
-			cur = v[n]
-		default:
-			return nil, false
-		}
-	}
-	return cur, true
-}
+// pointerEscaper encodes a map key as a JSON pointer segment (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
-func unescape(s string) string {
-	return strings.NewReplacer("~1", "/", "~0", "~").Replace(s)
-}
-
-// opLess orders operations by path, array indices numerically. CreatePatch
-// emits them in map order; only the removes of an array's tail depend on
-// their order (last index first), and they keep it.
-func opLess(a, b jsonpatch.Operation) bool {
-	as, bs := strings.Split(a.Path, "/"), strings.Split(b.Path, "/")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		if as[i] == bs[i] {
-			continue
-		}
-		an, aErr := strconv.Atoi(as[i])
-		bn, bErr := strconv.Atoi(bs[i])
-		if aErr != nil || bErr != nil {
-			return as[i] < bs[i]
-		}
-		if a.Operation == "remove" && b.Operation == "remove" && i == len(as)-1 && i == len(bs)-1 {
-			return an > bn
-		}
-		return an < bn
-	}
-	return len(as) < len(bs)
-}
+func escape(k string) string { return pointerEscaper.Replace(k) }
