@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -164,6 +165,27 @@ func (c *candidate) tail(n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// logged returns the time of the first log line with message msg at or
+// after since, from the candidate's own (nanosecond) log timestamps.
+func (c *candidate) logged(msg string, since time.Time) (time.Time, bool) {
+	c.mu.Lock()
+	lines := strings.Split(c.logs.String(), "\n")
+	c.mu.Unlock()
+	for _, line := range lines {
+		var entry struct {
+			TS  string `json:"ts"`
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != msg {
+			continue
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, entry.TS); err == nil && !ts.Before(since) {
+			return ts, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // lockedWriter appends process output to the candidate's log buffer.
