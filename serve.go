@@ -195,7 +195,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handlers := webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache()))
+	handlers := webhook.NewHandlers(policy, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader()))
 	handlers.Metrics = metrics
 	handlers.Register(mgr.GetWebhookServer())
 	if err := controllers.SetupDrift(mgr, policy); err != nil {

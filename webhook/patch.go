@@ -38,8 +38,8 @@ type deploymentSpec struct {
 }
 
 // decodeView reads the view out of raw by skimming (see skim.go): only the
-// members the view holds are decoded, each as encoding/json would decode it
-// into the view (a repeated member is decoded into what the earlier one
+// members the view holds are decoded, each as the API server's decoder
+// would decode it into the view (a repeated member is decoded into what the earlier one
 // left, as the API server's decoder does).
 func decodeView(raw []byte) (*deploymentView, error) {
 	v := &deploymentView{}

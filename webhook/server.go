@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -57,13 +58,20 @@ func (h Handlers) For(req admission.Request) admission.Handler {
 	return h.Deployments
 }
 
-// CachedParent looks a Deployment's metadata up in a reader, typically the
-// manager's cache, which then holds a metadata-only informer for Deployments.
-func CachedParent(r client.Reader) ParentLookup {
+// CachedParent looks a Deployment's metadata up in cache, the manager's
+// cache, which then holds a metadata-only informer for Deployments. A
+// Deployment the cache does not have yet (created a moment ago) is read from
+// api, the API server, so a scale right after a create is still checked.
+func CachedParent(cache, api client.Reader) ParentLookup {
 	return func(ctx context.Context, namespace, name string) (*metav1.PartialObjectMetadata, error) {
+		key := client.ObjectKey{Namespace: namespace, Name: name}
 		m := &metav1.PartialObjectMetadata{}
 		m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
-		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, m); err != nil {
+		err := cache.Get(ctx, key, m)
+		if apierrors.IsNotFound(err) {
+			err = api.Get(ctx, key, m)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return m, nil

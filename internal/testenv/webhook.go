@@ -33,7 +33,7 @@ type SetupFunc func(mgr ctrl.Manager, srv ctrlwebhook.Server) error
 // controller. Suites that add controllers call it from their own SetupFunc.
 func ProductSetup(p patches.Policy) SetupFunc {
 	return func(mgr ctrl.Manager, srv ctrlwebhook.Server) error {
-		webhook.NewHandlers(p, webhook.CachedParent(mgr.GetCache())).Register(srv)
+		webhook.NewHandlers(p, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())).Register(srv)
 		return controllers.SetupDrift(mgr, p)
 	}
 }

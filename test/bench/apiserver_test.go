@@ -57,7 +57,7 @@ func TestAPIServerLatency(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{SkipWebhookConfiguration: true})
 	ours := &counting{}
 	env.StartWebhook(t, testenv.WebhookOptions{Setup: func(mgr ctrl.Manager, srv ctrlwebhook.Server) error {
-		routes := webhook.NewHandlers(patches.Policy{}, webhook.CachedParent(mgr.GetCache())).Routes()
+		routes := webhook.NewHandlers(patches.Policy{}, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())).Routes()
 		ours.next = routes[webhook.DeploymentPath]
 		srv.Register(webhook.DeploymentPath, ours)
 		srv.Register(webhook.ScalePath, routes[webhook.ScalePath])
