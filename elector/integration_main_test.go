@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,11 @@ func build(tmp string) error {
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build the singleton-webhook binary: %w\n%s", err, out)
+	}
+	// Fail early, with a clear message, if the binary has no elect command.
+	out, _ := exec.Command(cluster.bin, "elect", "-h").CombinedOutput()
+	if !strings.Contains(string(out), "-lease-name") {
+		return fmt.Errorf("the built binary has no working elect command (is runElect wired in package main?): %s", out)
 	}
 	return nil
 }
