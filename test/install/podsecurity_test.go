@@ -8,6 +8,8 @@ import (
 
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
 )
 
 // workloadKinds are the kinds whose objects carry a Pod template.
@@ -19,6 +21,11 @@ func workloadKinds() []string {
 // rendered install against Pod Security "restricted" at the latest version,
 // with the checks the API server's PodSecurity admission runs.
 func TestPodTemplatesPassRestricted(t *testing.T) {
+	// No API server is needed, but the tier's rule holds: without the
+	// control-plane binaries it fails rather than passes half-checked.
+	if _, err := testenv.AssetsDir(); err != nil {
+		t.Fatal(err)
+	}
 	in := renderInstall(t)
 	eval, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
 	if err != nil {

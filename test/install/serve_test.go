@@ -28,17 +28,21 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/controllers"
 	"github.com/singleton-webhook/singleton-webhook/internal/certmanager"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
 // TestServeRunsWithInstallArgsAndRBAC runs the product binary, built as
 // `make build` builds it (and so as the Dockerfile does), with the exact
 // args of the installed Deployment, as the webhook's ServiceAccount with
-// only the RBAC of the install. Its controllers must then do their jobs,
-// re-pin a drifted singleton, bind the elector's ServiceAccount, create a
-// leader Service, without a single "forbidden" from the API server.
+// only the RBAC of the install, and registers it with the API server. It
+// must then mutate through the API server (the Deployment entry, and the
+// scale entry whose parent lookup needs the metadata cache), inject the
+// elector image the install configured, bind the elector's ServiceAccount
+// and create a leader Service, without a single "forbidden" from the API
+// server.
 //
-// Two things differ from a Pod, and are overridden by flags appended after
-// the Deployment's own (the last value of a flag wins): the cluster address
+// What differs from a Pod is overridden by flags appended after the
+// Deployment's own (the last value of a flag wins): the cluster address
 // (--kubeconfig, impersonating the ServiceAccount, instead of the in-cluster
 // token), the ports and the certificate directory (a test machine's), and
 // --leader-elect=false, because controller-runtime finds the Lease's
@@ -48,13 +52,12 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env := testenv.Start(t, testenv.Options{CRDDirectoryPaths: []string{crds}, SkipWebhookConfiguration: true})
 	in := renderInstall(t)
 	bin := buildProduct(t)
-	env := testenv.Start(t, testenv.Options{CRDDirectoryPaths: []string{crds}, SkipWebhookConfiguration: true})
 	var objs []*unstructured.Unstructured
 	for _, o := range in.objects {
-		// The webhook configuration would send Deployments to a Service
-		// that does not route here; this test is about the controllers.
+		// Installed below, pointing at the local binary instead of a Service.
 		if o.GetKind() != "MutatingWebhookConfiguration" {
 			objs = append(objs, o)
 		}
@@ -65,21 +68,23 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	c := webhookContainer(t, in)
 	probe := freeAddr(t)
-	args := expandArgs(c)
-	args = append(args,
+	args := append(expandArgs(webhookContainer(t, in)),
 		"--kubeconfig="+serviceAccountKubeconfig(t, env),
 		"--webhook-cert-path="+env.CertDir,
-		fmt.Sprintf("--webhook-port=%d", freePort(t)),
+		fmt.Sprintf("--webhook-port=%d", env.WebhookPort),
 		"--health-probe-bind-address="+probe,
 		"--metrics-bind-address=0",
 		"--leader-elect=false",
 	)
 	logs := runProduct(t, bin, args)
 	waitReady(ctx, t, "http://"+probe+"/readyz", logs)
+	env.InstallWebhookConfiguration(t, env.CABundle)
+	if err := testenv.WaitForMutation(ctx, env.Config); err != nil {
+		t.Fatalf("the API server does not mutate through the binary: %v\n%s", err, logs.String())
+	}
 
-	checkControllers(ctx, t, env)
+	checkServing(ctx, t, env)
 	if refused := forbidden(logs.String()); len(refused) > 0 {
 		t.Errorf("the API server refused the webhook with the install's RBAC:\n%s", strings.Join(refused, "\n"))
 	}
@@ -96,31 +101,43 @@ func forbidden(logs string) []string {
 	return lines
 }
 
-// checkControllers creates singleton Deployments directly (no webhook in
-// the path, as during an outage) and waits for each controller's work.
-func checkControllers(ctx context.Context, t *testing.T, env *testenv.Env) {
+// checkServing writes singleton Deployments through the API server and
+// checks what the binary and its controllers do with them.
+func checkServing(ctx context.Context, t *testing.T, env *testenv.Env) {
 	t.Helper()
 	const ns = "team-a"
 	cs := env.Clientset
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	drifted := loadDeployment("drifted")
-	drifted.Namespace = ns
+	pinned := loadDeployment("pinned")
+	pinned.Namespace = ns
+	got, err := cs.AppsV1().Deployments(ns).Create(ctx, pinned, metav1.CreateOptions{})
+	if err != nil || *got.Spec.Replicas != 1 {
+		t.Fatalf("create a singleton Deployment: %v (want it pinned to 1 replica)", err)
+	}
+	waitFor(ctx, t, "kubectl scale is pinned: the scale handler finds the parent in its metadata cache", func(ctx context.Context) (bool, error) {
+		sc, err := cs.AppsV1().Deployments(ns).GetScale(ctx, "pinned", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		sc.Spec.Replicas = 3
+		sc, err = cs.AppsV1().Deployments(ns).UpdateScale(ctx, "pinned", sc, metav1.UpdateOptions{})
+		return err == nil && sc.Spec.Replicas == 1, nil
+	})
+
 	elected := loadDeployment("elected")
 	elected.Namespace = ns
 	elected.Annotations["singleton.dev/mode"] = "election"
 	elected.Annotations["singleton.dev/leader-service"] = "true"
 	elected.Spec.Template.Spec.ServiceAccountName = "app"
-	for _, d := range []*appsv1.Deployment{drifted, elected} {
-		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	got, err = cs.AppsV1().Deployments(ns).Create(ctx, elected, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create an election-mode Deployment: %v", err)
 	}
-	waitFor(ctx, t, "the drift controller re-pins Deployment drifted to 1 replica", func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "drifted", metav1.GetOptions{})
-		return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 1, nil
-	})
+	if img := electorImage(got); img != testImage {
+		t.Errorf("injected elector image = %q, want the install's image %q", img, testImage)
+	}
 	waitFor(ctx, t, "the elector RBAC controller binds ServiceAccount app", func(ctx context.Context) (bool, error) {
 		rb, err := cs.RbacV1().RoleBindings(ns).Get(ctx, controllers.RoleBindingPrefix+"app", metav1.GetOptions{})
 		return err == nil && rb.RoleRef.Name == controllers.ElectorClusterRole, nil
@@ -129,6 +146,17 @@ func checkControllers(ctx context.Context, t *testing.T, env *testenv.Env) {
 		_, err := cs.CoreV1().Services(ns).Get(ctx, "elected-leader", metav1.GetOptions{})
 		return err == nil, nil
 	})
+}
+
+// electorImage returns the image of the injected sidecar, native or not.
+func electorImage(d *appsv1.Deployment) string {
+	spec := d.Spec.Template.Spec
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
+		if c.Name == patches.ElectorContainerName {
+			return c.Image
+		}
+	}
+	return ""
 }
 
 func waitFor(ctx context.Context, t *testing.T, what string, cond wait.ConditionWithContextFunc) {
