@@ -77,7 +77,7 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 		"--metrics-bind-address=0",
 		"--leader-elect=false",
 	)
-	logs := runProduct(t, bin, args)
+	logs, pid := runProduct(t, bin, args)
 	waitReady(ctx, t, "http://"+probe+"/readyz", logs)
 	env.InstallWebhookConfiguration(t, env.CABundle)
 	if err := testenv.WaitForMutation(ctx, env.Config); err != nil {
@@ -85,6 +85,7 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	}
 
 	checkServing(ctx, t, env)
+	checkMemory(t, pid, webhookContainer(t, in))
 	if refused := forbidden(logs.String()); len(refused) > 0 {
 		t.Errorf("the API server refused the webhook with the install's RBAC:\n%s", strings.Join(refused, "\n"))
 	}
@@ -238,7 +239,7 @@ func (b *syncBuffer) String() string {
 
 // runProduct starts the binary; t.Cleanup stops it with SIGTERM, as the
 // kubelet would, and logs what it printed.
-func runProduct(t *testing.T, bin string, args []string) *syncBuffer {
+func runProduct(t *testing.T, bin string, args []string) (*syncBuffer, int) {
 	t.Helper()
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
@@ -261,7 +262,33 @@ func runProduct(t *testing.T, bin string, args []string) *syncBuffer {
 			t.Logf("singleton-webhook output:\n%s", logs.String())
 		}
 	})
-	return logs
+	return logs, cmd.Process.Pid
+}
+
+// checkMemory reads the peak resident memory of the process (VmHWM) and
+// checks it against the container's memory limit, and logs both: the
+// Deployment's requests and limits are sized from this number.
+func checkMemory(t *testing.T, pid int, c corev1.Container) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the webhook's memory use: %v", err)
+	}
+	var kib int64
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			if _, err := fmt.Sscanf(strings.TrimPrefix(l, "VmHWM:"), "%d kB", &kib); err != nil {
+				t.Fatalf("parse %q: %v", l, err)
+			}
+		}
+	}
+	peak := kib * 1024
+	limit := c.Resources.Limits.Memory().Value()
+	request := c.Resources.Requests.Memory().Value()
+	t.Logf("serve peak RSS %d MiB (request %d MiB, limit %d MiB)", peak>>20, request>>20, limit>>20)
+	if peak == 0 || limit == 0 || peak > limit {
+		t.Errorf("serve peak RSS %d bytes does not fit the Deployment's memory limit %d", peak, limit)
+	}
 }
 
 // waitReady polls the readiness probe the Deployment uses.
