@@ -30,9 +30,12 @@
 // rely on OnStoppedLeading: every write of the Lease goes through a wrapper
 // of the resource lock that records T, the time just before the request
 // was sent, and a local timer drops the signals at T + renewDeadline. That
-// leaves leaseDuration - renewDeadline as the margin for clock-rate skew
-// and for the signals to reach the application. The timer uses Go's
-// monotonic clock, so wall-clock steps do not move it.
+// leaves leaseDuration - renewDeadline as the margin for clock-rate skew,
+// for the signals to reach the application, and for the sidecar to be
+// scheduled at all: a process starved of CPU cannot remove a file on time,
+// so GET /leader also compares the deadline itself on every request, and
+// the leader file's modification time lets readers do the same. The timer
+// uses Go's monotonic clock, so wall-clock steps do not move it.
 //
 // On a loss the file goes first (the signal applications rely on most),
 // then the HTTP state, then the label. The label needs the API server: when

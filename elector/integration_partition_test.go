@@ -9,9 +9,12 @@ import (
 	"time"
 )
 
-// timerSlack is how late the sidecar's deadline timer may fire on a loaded
-// machine.
-const timerSlack = 100 * time.Millisecond
+// timerSlack is how late the partitioned candidate may log its step-down:
+// a process stalled by the scheduler on a loaded machine runs its deadline
+// timer late (stalls of 300ms were seen with other suites running). It
+// stays below the 500ms between the renew deadline and the earliest
+// takeover, so the ordering assertion remains the strict one.
+const timerSlack = 400 * time.Millisecond
 
 func TestPartitionedLeaderStepsDownBeforeATakeover(t *testing.T) {
 	g := newGroup(t, 3, fast)

@@ -27,8 +27,9 @@ type signals struct {
 	leading bool
 }
 
-// lead raises the leader signals; renewed is when the acquiring write was sent.
-func (s *signals) lead(renewed time.Time) {
+// lead raises the leader signals; renewed is when the acquiring write was
+// sent, deadline when the signals must be down unless renewed.
+func (s *signals) lead(renewed, deadline time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.leading {
@@ -36,7 +37,7 @@ func (s *signals) lead(renewed time.Time) {
 	}
 	now := time.Now()
 	s.leading = true
-	s.status.set(s.self, true, now)
+	s.status.set(s.self, true, deadline, now)
 	if err := s.file.write(s.self, now, renewed); err != nil {
 		s.log.Error(err, "Cannot write the leader file; the application sees leadership over HTTP and the label only")
 	}
@@ -57,19 +58,21 @@ func (s *signals) standby(reason string) {
 		s.log.Error(err, "Cannot remove the leader file")
 	}
 	s.leading = false
-	s.status.set("", false, time.Now())
+	s.status.set("", false, time.Time{}, time.Now())
 	s.metrics.setLeader(false)
 	s.label.set(RoleStandby)
 	s.log.Info("Stopped leading", "identity", s.self, "reason", reason)
 }
 
-// renewed moves the leader file's modification time to the last renewal.
-func (s *signals) renewed(at time.Time) {
+// renewed moves the HTTP deadline and the leader file's modification time
+// after a renewal sent at at.
+func (s *signals) renewed(at, deadline time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.leading {
 		return
 	}
+	s.status.extend(deadline)
 	if err := s.file.touch(at); err != nil {
 		s.log.Error(err, "Cannot touch the leader file")
 	}
@@ -84,7 +87,7 @@ func (s *signals) observe(holder string) {
 	if s.leading || holder == s.self {
 		return
 	}
-	s.status.set(holder, false, time.Now())
+	s.status.set(holder, false, time.Time{}, time.Now())
 }
 
 // syncLabel applies the wanted label now, bounded by timeout, even while

@@ -21,10 +21,14 @@ type Status struct {
 	Since time.Time `json:"since"`
 }
 
-// status holds the Status served over HTTP, safe for concurrent use.
+// status holds the Status served over HTTP, safe for concurrent use. While
+// leading it also holds the renew deadline, and answers standby once it
+// has passed even if the process was too starved of CPU to run its
+// deadline timer yet.
 type status struct {
-	mu  sync.RWMutex
-	cur Status
+	mu       sync.RWMutex
+	cur      Status
+	deadline time.Time // while leading: last renewal + renew deadline
 }
 
 func newStatus(self string, now time.Time) *status {
@@ -35,19 +39,29 @@ func newStatus(self string, now time.Time) *status {
 func (s *status) get() Status {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.cur.IsLeader && !time.Now().Before(s.deadline) {
+		return Status{Self: s.cur.Self, Since: s.deadline}
+	}
 	return s.cur
 }
 
-// set records the leader and whether this candidate leads; Since moves only
-// when one of them changes. It reports whether anything changed.
-func (s *status) set(leader string, isLeader bool, now time.Time) bool {
+// set records the leader and whether this candidate leads, and the renew
+// deadline while it does; Since moves only when leader or isLeader change.
+func (s *status) set(leader string, isLeader bool, deadline, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.deadline = deadline
 	if s.cur.Leader == leader && s.cur.IsLeader == isLeader {
-		return false
+		return
 	}
 	s.cur.Leader, s.cur.IsLeader, s.cur.Since = leader, isLeader, now
-	return true
+}
+
+// extend moves the renew deadline after a renewal.
+func (s *status) extend(deadline time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deadline = deadline
 }
 
 // ServeHTTP answers GET /leader with the Status as JSON.

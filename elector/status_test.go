@@ -13,6 +13,7 @@ import (
 func TestLeaderHandler(t *testing.T) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	t1 := t0.Add(time.Minute)
+	forever := time.Now().Add(time.Hour)
 	tests := map[string]struct {
 		setup    func(*status)
 		wantBody string
@@ -22,15 +23,19 @@ func TestLeaderHandler(t *testing.T) {
 			`{"leader":"","self":"app-0","isLeader":false,"since":"2030-01-02T03:04:05Z"}`,
 		},
 		"a standby names the leader it saw": {
-			func(s *status) { s.set("app-1", false, t1) },
+			func(s *status) { s.set("app-1", false, time.Time{}, t1) },
 			`{"leader":"app-1","self":"app-0","isLeader":false,"since":"2030-01-02T03:05:05Z"}`,
 		},
 		"the leader names itself": {
-			func(s *status) { s.set("app-0", true, t1) },
+			func(s *status) { s.set("app-0", true, forever, t1) },
 			`{"leader":"app-0","self":"app-0","isLeader":true,"since":"2030-01-02T03:05:05Z"}`,
 		},
+		"a leader past its renew deadline answers standby": {
+			func(s *status) { s.set("app-0", true, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC), t0) },
+			`{"leader":"","self":"app-0","isLeader":false,"since":"2020-01-02T03:04:05Z"}`,
+		},
 		"an unchanged state keeps its since": {
-			func(s *status) { s.set("app-0", true, t1); s.set("app-0", true, t1.Add(time.Hour)) },
+			func(s *status) { s.set("app-0", true, forever, t1); s.set("app-0", true, forever, t1.Add(time.Hour)) },
 			`{"leader":"app-0","self":"app-0","isLeader":true,"since":"2030-01-02T03:05:05Z"}`,
 		},
 	}

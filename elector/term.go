@@ -44,7 +44,7 @@ func (t *term) renewed(sent time.Time) {
 		t.timer.Reset(wait)
 	}
 	if t.leading {
-		t.sig.renewed(sent)
+		t.sig.renewed(sent, t.deadline)
 	}
 }
 
@@ -57,7 +57,7 @@ func (t *term) start(ctx context.Context) {
 		return
 	}
 	t.leading = true
-	t.sig.lead(t.deadline.Add(-t.renewDeadline))
+	t.sig.lead(t.deadline.Add(-t.renewDeadline), t.deadline)
 }
 
 // isLeading reports whether this term raised the leader signals.
