@@ -1,4 +1,3 @@
-//go:build elect_sidecar
 
 package main
 
