@@ -94,7 +94,8 @@ func (r *ElectorRBAC) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 func (r *ElectorRBAC) serviceAccounts(ctx context.Context, ns string) (map[string][]*metav1.PartialObjectMetadata, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DeploymentList"))
-	if err := r.Deployments.List(ctx, list, client.InNamespace(ns)); err != nil {
+	// Read-only use: no copy of every Deployment of the namespace per pass.
+	if err := r.Deployments.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list deployments: %w", err)
 	}
 	users := map[string][]*metav1.PartialObjectMetadata{}
@@ -119,11 +120,19 @@ func (r *ElectorRBAC) serviceAccounts(ctx context.Context, ns string) (map[strin
 		if !runsElector(f.injected, m.Annotations, r.Policy) {
 			continue
 		}
-		m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
-		users[f.serviceAccount] = append(users[f.serviceAccount], m)
+		users[f.serviceAccount] = append(users[f.serviceAccount], deploymentRef(m))
 	}
 	r.memo.prune(ns, seen)
 	return users, nil
+}
+
+// deploymentRef is a Deployment's identity, typed for Events; the cached
+// object itself is shared and must not be modified.
+func deploymentRef(m *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
+	ref := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion}}
+	ref.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+	return ref
 }
 
 // serviceAccountOf is the ServiceAccount a pod runs as.
