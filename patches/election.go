@@ -104,12 +104,6 @@ func (o ElectorOptions) withDefaults() ElectorOptions {
 	return o
 }
 
-// Validate checks the options once, when the policy is built.
-func (o ElectorOptions) Validate() error {
-	o = o.withDefaults()
-	return ValidateTimings(o.LeaseDuration, o.RenewDeadline, o.RetryPeriod)
-}
-
 // applyElection implements ModeElection: it keeps the replicas and injects
 // the elector sidecar, its volume and the app's environment.
 //
@@ -133,7 +127,7 @@ func applyElection(d *appsv1.Deployment, o ElectorOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	injected := d.Spec.Template.Annotations[AnnotationInjected] != ""
+	_, injected := d.Spec.Template.Annotations[AnnotationInjected]
 	if err := checkClashes(&d.Spec.Template.Spec, injected); err != nil {
 		return nil, err
 	}
