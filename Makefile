@@ -28,7 +28,7 @@ run: build controlplane ## Run a local control plane with the webhook registered
 	hack/run.sh
 
 .PHONY: test
-test: vet test-unit test-integration test-fuzz ## Everything CI runs.
+test: lint test-unit test-integration test-fuzz ## Everything CI runs.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no API server).
@@ -55,15 +55,17 @@ fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## go vet, with the integration tag too.
+vet: ## go vet, with the integration and bench tags too.
 	go vet ./...
 	go vet -tags integration ./...
+	go vet -tags bench ./test/bench/
 
 .PHONY: lint
 lint: vet ## gofmt check, go vet and staticcheck.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags integration ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags bench ./test/bench/
 
 .PHONY: manifests
 manifests: controlplane ## Render dist/install.yaml (IMG sets the image).
