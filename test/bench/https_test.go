@@ -114,8 +114,7 @@ func startServer(ctx context.Context, t *testing.T) (string, *x509.CertPool) {
 			t.Error(err)
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ss.CAPEM)
+	pool := certPool(t, ss.CAPEM)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -52,14 +52,6 @@ func median(v []float64) float64 {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 
-func medianDuration(v []time.Duration) time.Duration {
-	f := make([]float64, len(v))
-	for i, d := range v {
-		f[i] = float64(d)
-	}
-	return time.Duration(median(f))
-}
-
 // certPool trusts the PEM CA bundle.
 func certPool(t *testing.T, caPEM []byte) *x509.CertPool {
 	p := x509.NewCertPool()
