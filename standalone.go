@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -68,7 +71,7 @@ func serveStandalone(ctx context.Context, f *serveFlags, srv ctrlwebhook.Server,
 	servers := map[string]http.Handler{f.probeAddress: probes}
 	if f.metricsAddress != "0" {
 		metrics := http.NewServeMux()
-		metrics.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, crmetrics.Registry},
+		metrics.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, withoutOurs(crmetrics.Registry)},
 			promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
 		servers[f.metricsAddress] = metrics
 	}
@@ -155,4 +158,17 @@ func shutdownAll(side []*sideServer, grace time.Duration) {
 		wg.Go(func() { _ = s.srv.Shutdown(ctx) })
 	}
 	wg.Wait()
+}
+
+// withoutOurs gathers g without the product's own metric families. In a
+// process that also ran `serve` in manager mode (tests do), controller-
+// runtime's global registry holds a second set of them, which would make
+// every scrape fail as duplicates.
+func withoutOurs(g prometheus.Gatherer) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := g.Gather()
+		return slices.DeleteFunc(mfs, func(mf *dto.MetricFamily) bool {
+			return strings.HasPrefix(mf.GetName(), webhook.MetricsPrefix)
+		}), err
+	})
 }

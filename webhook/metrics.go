@@ -14,12 +14,14 @@ import (
 
 // Metric names. Both are served at /metrics of --metrics-bind-address.
 const (
+	// MetricsPrefix starts the name of every metric of the webhook.
+	MetricsPrefix = "singleton_webhook_"
 	// AdmissionsMetric counts answered reviews by resource, operation, mode,
 	// outcome and reason.
-	AdmissionsMetric = "singleton_webhook_admissions_total"
+	AdmissionsMetric = MetricsPrefix + "admissions_total"
 	// DurationMetric is the latency histogram of answered reviews, from the
 	// first byte of the handler to the written answer, by resource.
-	DurationMetric = "singleton_webhook_admission_duration_seconds"
+	DurationMetric = MetricsPrefix + "admission_duration_seconds"
 )
 
 // Values of the resource label: the webhook entry a request came through.
