@@ -80,5 +80,6 @@ deploy: manifests ## Install into the cluster of the current kubeconfig (needs c
 	$(K8S_BIN)/kubectl apply --server-side -f dist/install.yaml
 
 .PHONY: undeploy
-undeploy: manifests ## Remove the install.
+undeploy: manifests ## Remove the install (the webhook configuration first, so no write is refused meanwhile).
+	$(K8S_BIN)/kubectl delete --ignore-not-found mutatingwebhookconfiguration singleton-webhook
 	$(K8S_BIN)/kubectl delete --ignore-not-found -f dist/install.yaml

@@ -478,3 +478,25 @@ func admissionsIn(families map[string]*dto.MetricFamily) map[string]float64 {
 	}
 	return got
 }
+
+func TestServeKubeconfigGetsInClusterRateLimits(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	const file = `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`
+	if err := os.WriteFile(kubeconfig, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &serveFlags{kubeconfig: kubeconfig}
+	cfg, err := f.restConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.QPS != defaultClientQPS || cfg.Burst != defaultClientBurst {
+		t.Errorf("QPS %v burst %d, want %v and %d", cfg.QPS, cfg.Burst, float32(defaultClientQPS), defaultClientBurst)
+	}
+}

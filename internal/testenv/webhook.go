@@ -28,9 +28,12 @@ const readyTimeout = 30 * time.Second
 // controllers on the manager that hosts it.
 type SetupFunc func(mgr ctrl.Manager, srv ctrlwebhook.Server) error
 
-// ProductSetup is what `singleton-webhook serve` runs: the product's handlers
-// (scale parents read from the manager's metadata-only cache) and the drift
-// controller. Suites that add controllers call it from their own SetupFunc.
+// ProductSetup is what `singleton-webhook serve` runs but the election
+// controllers: the product's handlers (scale parents read from the manager's
+// metadata-only cache) and the drift controller. The election suite runs
+// those controllers itself, as the webhook's ServiceAccount, to test their
+// RBAC; suites that add controllers call ProductSetup from their own
+// SetupFunc.
 func ProductSetup(p patches.Policy) SetupFunc {
 	return func(mgr ctrl.Manager, srv ctrlwebhook.Server) error {
 		webhook.NewHandlers(p, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())).Register(srv)
