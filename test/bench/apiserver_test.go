@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -199,12 +198,7 @@ func (b *apiBench) report(lat map[string][]time.Duration) {
 // startNoop serves an allow-everything handler behind the product's HTTP
 // layer, with the same server settings and certificate as the product's.
 func startNoop(t *testing.T, env *testenv.Env) (*counting, string) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(t)
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: env.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,7 +77,7 @@ func startServe(t *testing.T, env *testenv.Env) int {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s is missing: run `make build` first (`make bench` does): %v", bin, err)
 	}
-	probe := freeAddr(t)
+	probe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(bin, "serve",
 		"--kubeconfig", env.Kubeconfig,
 		"--webhook-cert-path", env.CertDir,
@@ -109,15 +108,6 @@ func startServe(t *testing.T, env *testenv.Env) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // rss returns the process's VmRSS in KiB.
