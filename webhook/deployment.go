@@ -63,9 +63,5 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Denied(err.Error())
 	}
 	markMode(ctx, res.Mode)
-	ops, err := patchOps(v, before, d, withTemplate)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))
-	}
-	return admission.Patched("", ops...).WithWarnings(res.Warnings...)
+	return admission.Patched("", patchOps(v, before, d, withTemplate)...).WithWarnings(res.Warnings...)
 }

@@ -138,7 +138,7 @@ func (v *deploymentView) deployment(withTemplate bool) (*appsv1.Deployment, erro
 // replaces a member that exists). before is the view's Deployment as
 // decoded, after the mutated one; withTemplate says whether the pod template
 // was decoded. The operations come in a fixed order.
-func patchOps(v *deploymentView, before, after *appsv1.Deployment, withTemplate bool) ([]jsonpatch.Operation, error) {
+func patchOps(v *deploymentView, before, after *appsv1.Deployment, withTemplate bool) []jsonpatch.Operation {
 	ops := annotationOps(before.Annotations, after.Annotations)
 	spec := map[string]any{} // the spec fields to write
 	switch b, a := before.Spec.Replicas, after.Spec.Replicas; {
@@ -150,10 +150,10 @@ func patchOps(v *deploymentView, before, after *appsv1.Deployment, withTemplate 
 	if !equality.Semantic.DeepEqual(before.Spec.Strategy, after.Spec.Strategy) {
 		spec["strategy"] = after.Spec.Strategy
 	}
-	if !equality.Semantic.DeepEqual(before.Spec.Template, after.Spec.Template) {
-		if !withTemplate {
-			return nil, fmt.Errorf("the pod template changed but was not decoded")
-		}
+	// An undecoded template is not compared: only election mode writes the
+	// template, and stripping an earlier injection needs its marker, whose
+	// presence in the bytes is what decodes the template (see Handle).
+	if withTemplate && !equality.Semantic.DeepEqual(before.Spec.Template, after.Spec.Template) {
 		spec["template"] = after.Spec.Template
 	}
 	if v.Spec == nil {
@@ -161,12 +161,12 @@ func patchOps(v *deploymentView, before, after *appsv1.Deployment, withTemplate 
 		if len(spec) > 0 {
 			ops = append(ops, jsonpatch.NewOperation("add", "/spec", spec))
 		}
-		return ops, nil
+		return ops
 	}
 	for _, k := range slices.Sorted(maps.Keys(spec)) {
 		ops = append(ops, jsonpatch.NewOperation("add", "/spec/"+k, spec[k]))
 	}
-	return ops, nil
+	return ops
 }
 
 // annotationOps patches metadata.annotations key by key, in key order.
