@@ -38,12 +38,22 @@ func SetupDrift(mgr ctrl.Manager, p patches.Policy) error {
 	r := &Drift{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("singleton-drift").
-		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(isSingleton())).
+		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(driftEvents()...)).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("set up drift controller: %w", err)
 	}
 	return nil
+}
+
+// driftEvents are the events worth a look: those of singletons, and of
+// their updates only the ones that changed the spec (the generation). The
+// rest, status updates above all, which a rolling Deployment sends many of,
+// cannot have made a singleton drift, and each would cost a read from the
+// API server. Creates pass, the initial list at start among them: it finds
+// what drifted while the webhook was down.
+func driftEvents() []predicate.Predicate {
+	return []predicate.Predicate{isSingleton(), predicate.GenerationChangedPredicate{}}
 }
 
 // isSingleton passes only objects carrying the trigger annotation.
