@@ -137,17 +137,25 @@ func skipValue(b []byte, i int) (int, error) {
 	return 0, errTruncated
 }
 
-// skipString returns the offset just past the string starting at b[i].
+// skipString returns the offset just past the string starting at b[i]. It
+// jumps from quote to quote (bytes.IndexByte is vectorised); a quote preceded
+// by an odd number of backslashes is escaped.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errTruncated
 		}
+		q := j + k
+		backslashes := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return q + 1, nil
+		}
+		j = q + 1
 	}
-	return 0, errTruncated
 }
 
 func skipSpace(b []byte, i int) int {
