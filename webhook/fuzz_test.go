@@ -8,9 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -18,29 +15,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 )
 
 // fuzzSeeds are AdmissionReviews of every golden case input of the patches
 // package, as CREATE and UPDATE, and the small hostile cases.
 func fuzzSeeds(f *testing.F) [][]byte {
-	files, err := filepath.Glob(filepath.Join("..", "patches", "testdata", "*.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
 	var seeds [][]byte
-	for _, file := range files {
-		if strings.HasSuffix(file, ".golden.yaml") || strings.HasSuffix(file, ".policy.yaml") {
-			continue
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		obj, err := yaml.YAMLToJSON(b)
-		if err != nil {
-			f.Fatalf("%s: %v", file, err)
-		}
+	for _, c := range goldenCases(f) {
+		obj := c.json
 		if len(obj) > 64<<10 {
 			continue // the fuzzer mutates small inputs better
 		}

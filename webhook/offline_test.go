@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -299,26 +298,15 @@ func equalDocs(a, b [][]byte) bool {
 // uses the default policy through Mutate, the JSON patch path of the webhook,
 // and checks that it yields the golden Deployment (or its refusal).
 func TestMutateAgreesWithGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "patches", "testdata", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ran := 0
-	for _, file := range files {
-		base := strings.TrimSuffix(file, ".yaml")
-		if strings.HasSuffix(base, ".golden") || strings.HasSuffix(base, ".policy") {
-			continue
-		}
-		if _, err := os.Stat(base + ".policy.yaml"); err == nil {
+	for _, c := range goldenCases(t) {
+		if _, custom := c.policy(t); custom {
 			continue
 		}
 		ran++
-		t.Run(filepath.Base(base), func(t *testing.T) {
-			in, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden, err := os.ReadFile(base + ".golden.yaml")
+		t.Run(c.name, func(t *testing.T) {
+			in := c.json
+			golden, err := os.ReadFile(c.base + ".golden.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}

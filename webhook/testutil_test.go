@@ -3,9 +3,13 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -16,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
 // Shared helpers of the package's tests. Patches are always checked by their
@@ -158,4 +164,58 @@ func decodeReviewResponse(t testing.TB, b []byte) *admissionv1.AdmissionResponse
 		t.Fatalf("AdmissionReview has no response: %s", b)
 	}
 	return ar.Response
+}
+
+// goldenCase is an input of package patches' golden tests.
+type goldenCase struct {
+	name string // file name without .yaml
+	base string // path without .yaml: base.golden.yaml, base.policy.yaml
+	json []byte // the input Deployment as JSON
+}
+
+// goldenCases lists the inputs of package patches' golden tests, the cases
+// every mutation path of this package is held to.
+func goldenCases(t testing.TB) []goldenCase {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "patches", "testdata", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []goldenCase
+	for _, file := range files {
+		base := strings.TrimSuffix(file, ".yaml")
+		if strings.HasSuffix(base, ".golden") || strings.HasSuffix(base, ".policy") {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := yaml.YAMLToJSON(b)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		cases = append(cases, goldenCase{name: filepath.Base(base), base: base, json: j})
+	}
+	if len(cases) < 10 {
+		t.Fatalf("only %d golden cases found", len(cases))
+	}
+	return cases
+}
+
+// policy returns the case's policy file, if it has one.
+func (c goldenCase) policy(t testing.TB) (patches.Policy, bool) {
+	t.Helper()
+	var p patches.Policy
+	b, err := os.ReadFile(c.base + ".policy.yaml")
+	if errors.Is(err, os.ErrNotExist) {
+		return p, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, &p); err != nil {
+		t.Fatalf("decode %s.policy.yaml: %v", c.base, err)
+	}
+	return p, true
 }
