@@ -45,8 +45,9 @@ import (
 // Deployment's own (the last value of a flag wins): the cluster address
 // (--kubeconfig, impersonating the ServiceAccount, instead of the in-cluster
 // token), the ports and the certificate directory (a test machine's), and
-// --leader-elect=false, because controller-runtime finds the Lease's
-// namespace only in a Pod (the Lease Role is checked by TestInstallAppliesServerSide).
+// --leader-election-namespace, which controller-runtime finds by itself
+// only in a Pod: the controllers really take their Lease under the install's
+// RBAC before they run.
 func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	crds, err := certmanager.CRDDir()
 	if err != nil {
@@ -75,7 +76,7 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 		fmt.Sprintf("--webhook-port=%d", env.WebhookPort),
 		"--health-probe-bind-address="+probe,
 		"--metrics-bind-address=0",
-		"--leader-elect=false",
+		"--leader-election-namespace=singleton-system",
 	)
 	logs, pid := runProduct(t, bin, args)
 	waitReady(ctx, t, "http://"+probe+"/readyz", logs)
@@ -85,6 +86,10 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	}
 
 	checkServing(ctx, t, env)
+	lease, err := env.Clientset.CoordinationV1().Leases("singleton-system").Get(ctx, "singleton-webhook.singleton.dev", metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		t.Errorf("the controllers' election Lease is not held: %v, %+v", err, lease)
+	}
 	checkMemory(t, pid, webhookContainer(t, in))
 	if refused := forbidden(logs.String()); len(refused) > 0 {
 		t.Errorf("the API server refused the webhook with the install's RBAC:\n%s", strings.Join(refused, "\n"))
