@@ -7,6 +7,11 @@ BIN := $(CURDIR)/bin
 K8S_BIN := $(BIN)/k8s
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
+TOOLS_BIN := $(BIN)/tools
+HELM := $(TOOLS_BIN)/helm
+CHART := charts/singleton-webhook
+IMAGE_OUT ?= $(BIN)/image
+IMAGE_LICENSES ?= Apache-2.0
 FUZZTIME ?= 10s
 
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
@@ -28,15 +33,25 @@ run: build controlplane ## Run a local control plane with the webhook registered
 	hack/run.sh
 
 .PHONY: test
-test: lint test-unit test-integration test-fuzz ## Everything CI runs.
+test: lint test-chart test-unit test-integration test-fuzz ## Everything CI runs.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no API server).
 	go test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: controlplane build ## Tests against a real kube-apiserver + etcd, kubectl and cert-manager.
+test-integration: controlplane build helm ## Tests against a real kube-apiserver + etcd, kubectl and cert-manager.
 	go test -tags integration -count=1 -timeout 20m ./...
+
+.PHONY: test-chart
+test-chart: helm controlplane ## helm lint and helm template of the chart; its equivalence with manifests/ and its value checks.
+	$(HELM) lint --strict $(CHART)
+	$(HELM) template singleton-webhook $(CHART) --namespace singleton-system >/dev/null
+	go test -tags integration -count=1 -run 'Chart' ./test/install/
+
+.PHONY: helm
+helm: ## Build helm from its pinned Go module into bin/tools (cached).
+	hack/tools/build.sh $(TOOLS_BIN)
 
 .PHONY: test-fuzz
 test-fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
@@ -70,6 +85,16 @@ lint: vet ## gofmt check, go vet and staticcheck.
 .PHONY: manifests
 manifests: controlplane ## Render dist/install.yaml (IMG sets the image).
 	hack/render-manifests.sh $(IMG)
+
+.PHONY: image
+image: ## Build the OCI image (linux/amd64, linux/arm64) into bin/image without a daemon; IMG names it.
+	for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_OUT).bin/linux_$$arch/singleton-webhook . || exit 1; done
+	go run ./hack/image build -binaries $(IMAGE_OUT).bin -out $(IMAGE_OUT) -name $(IMG) -version $(VERSION) \
+	  -revision $$(git rev-parse HEAD) -created $$(git log -1 --format=%ct) -licenses $(IMAGE_LICENSES)
+
+.PHONY: image-push
+image-push: image ## Push the image of make image to IMG (needs a reachable registry; docker login credentials).
+	go run ./hack/image push -layout $(IMAGE_OUT) $(IMG)
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine).
