@@ -8,7 +8,7 @@
 //	singleton-webhook version   print the version
 //
 // This file holds the dispatch; each subcommand's flags and wiring live in
-// its own file of package main.
+// package internal/app.
 package main
 
 import (
@@ -19,20 +19,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/app"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
-
-// exitCode lets a subcommand choose its exit status: 1 for a refusal
-// (mutate on a denied object), 2 for bad usage.
-type exitCode struct {
-	code int
-	err  error
-}
-
-func (e *exitCode) Error() string { return e.err.Error() }
-func (e *exitCode) Unwrap() error { return e.err }
 
 const usage = `singleton-webhook makes Kubernetes Deployments singletons.
 
@@ -54,34 +46,31 @@ func main() {
 		return
 	}
 	code := 1
-	var ec *exitCode
+	var ec *app.ExitError
 	if errors.As(err, &ec) {
-		code = ec.code
+		code = ec.Code
 	}
-	if !errors.Is(err, errReported) {
+	if !errors.Is(err, app.ErrReported) {
 		fmt.Fprintln(os.Stderr, "singleton-webhook:", err)
 	}
 	os.Exit(code)
 }
 
-// errReported marks an error whose details the command already printed.
-var errReported = errors.New("failed")
-
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return &exitCode{code: 2, err: errors.New("no command given")}
+		return &app.ExitError{Code: 2, Err: errors.New("no command given")}
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return runServe(ctx, rest, stderr)
+		return app.Serve(ctx, version, rest, stderr)
 	case "elect":
-		return runElect(ctx, rest, stderr)
+		return app.Elect(ctx, rest, stderr)
 	case "mutate":
-		return runMutate(ctx, rest, stdin, stdout, stderr)
+		return app.Mutate(ctx, version, rest, stdin, stdout, stderr)
 	case "review":
-		return runReview(ctx, rest, stdin, stdout, stderr)
+		return app.Review(ctx, version, rest, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -90,5 +79,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &exitCode{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
+	return &app.ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", cmd)}
 }

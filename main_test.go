@@ -21,6 +21,8 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/app"
 )
 
 // CLI tests: run is called as main calls it, with the fixtures of testdata/.
@@ -44,9 +46,9 @@ func (c cli) status() int {
 	if c.err == nil {
 		return 0
 	}
-	var ec *exitCode
+	var ec *app.ExitError
 	if errors.As(c.err, &ec) {
-		return ec.code
+		return ec.Code
 	}
 	return 1
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func parseElect(args []string, stderr io.Writer) (*electFlags, error) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: $KUBECONFIG, else the in-cluster config")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, &exitCode{code: 2, err: errReported}
+		return nil, &ExitError{Code: 2, Err: ErrReported}
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError("elect: unexpected argument %q", fs.Arg(0))
@@ -66,7 +66,8 @@ func (f *electFlags) restConfig() (*rest.Config, error) {
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 }
 
-func runElect(ctx context.Context, args []string, stderr io.Writer) error {
+// Elect runs `singleton-webhook elect`: the leader-election sidecar.
+func Elect(ctx context.Context, args []string, stderr io.Writer) error {
 	f, err := parseElect(args, stderr)
 	if err != nil {
 		return err

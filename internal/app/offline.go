@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -39,18 +39,18 @@ type offlineFlags struct {
 	policy policyFlags
 }
 
-func parseOffline(name, help string, args []string, stderr io.Writer) (*offlineFlags, error) {
+func parseOffline(name, help, version string, args []string, stderr io.Writer) (*offlineFlags, error) {
 	f := &offlineFlags{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.file, "f", "", `file to read; "-" reads stdin`)
-	f.policy.bind(fs)
+	f.policy.bind(fs, version)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, help)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, &exitCode{code: 2, err: errReported}
+		return nil, &ExitError{Code: 2, Err: ErrReported}
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError("unexpected argument %q (use -f FILE)", fs.Arg(0))
@@ -72,8 +72,10 @@ func (f *offlineFlags) open(stdin io.Reader) (io.ReadCloser, error) {
 	return r, nil
 }
 
-func runMutate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parseOffline("mutate", mutateHelp, args, stderr)
+// Mutate runs `singleton-webhook mutate`: the webhook's mutation of the
+// Deployments of a file, offline.
+func Mutate(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parseOffline("mutate", mutateHelp, version, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -97,7 +99,7 @@ func runMutate(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		for _, d := range res.Denials {
 			fmt.Fprintln(stderr, "Error: denied:", d)
 		}
-		return &exitCode{code: 1, err: errReported}
+		return &ExitError{Code: 1, Err: ErrReported}
 	}
 	for i, o := range res.Objects {
 		if i > 0 {
@@ -110,8 +112,10 @@ func runMutate(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	return nil
 }
 
-func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parseOffline("review", reviewHelp, args, stderr)
+// Review runs `singleton-webhook review`: the webhook's answer to an
+// AdmissionReview, offline.
+func Review(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parseOffline("review", reviewHelp, version, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -136,9 +140,4 @@ func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
-}
-
-// usageError is a bad command line: exit status 2.
-func usageError(format string, a ...any) error {
-	return &exitCode{code: 2, err: fmt.Errorf(format, a...)}
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"flag"
@@ -12,9 +12,11 @@ type policyFlags struct {
 	defaultMode   string
 	elector       patches.ElectorOptions
 	nativeSidecar bool
+	version       string
 }
 
-func (p *policyFlags) bind(fs *flag.FlagSet) {
+func (p *policyFlags) bind(fs *flag.FlagSet, version string) {
+	p.version = version
 	fs.StringVar(&p.defaultMode, "default-mode", string(patches.ModeReplicas),
 		`mode for singleton Deployments without a singleton.dev/mode annotation: "replicas" or "election"`)
 	fs.StringVar(&p.elector.Image, "elector-image", patches.DefaultImage(version),
@@ -39,7 +41,7 @@ func (p *policyFlags) policy() (patches.Policy, error) {
 		return patches.Policy{}, usageError("--elector-image must not be empty")
 	}
 	e := p.elector
-	e.Version = version
+	e.Version = p.version
 	e.PlainContainer = !p.nativeSidecar
 	// Checked as given: a zero flag is an error, not the default.
 	if err := patches.ValidateTimings(e.LeaseDuration, e.RenewDeadline, e.RetryPeriod); err != nil {

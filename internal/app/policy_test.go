@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func parsePolicy(t *testing.T, args ...string) (patches.Policy, error) {
 	var pf policyFlags
 	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	pf.bind(fs)
+	pf.bind(fs, testVersion)
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %q: %v", args, err)
 	}
@@ -30,7 +30,7 @@ func TestPolicyFlagDefaults(t *testing.T) {
 		t.Fatalf("defaults refused: %v", err)
 	}
 	want := patches.Policy{DefaultMode: patches.ModeReplicas, Elector: patches.ElectorOptions{
-		Image: patches.DefaultImageRepository + ":" + version, Version: version,
+		Image: patches.DefaultImageRepository + ":" + testVersion, Version: testVersion,
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 	}}
 	if p != want {
@@ -74,8 +74,8 @@ func TestPolicyFlagsRefused(t *testing.T) {
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("got %v, want %s", err, tc.want)
 			}
-			var ec *exitCode
-			if !errors.As(err, &ec) || ec.code != 2 {
+			var ec *ExitError
+			if !errors.As(err, &ec) || ec.Code != 2 {
 				t.Errorf("error %v is not a usage error (exit status 2)", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -67,7 +67,7 @@ type serveFlags struct {
 	zap             zap.Options
 }
 
-func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
+func parseServe(version string, args []string, stderr io.Writer) (*serveFlags, error) {
 	f := &serveFlags{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -87,10 +87,10 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect one replica to run the controllers (the admission server runs on every replica)")
 	fs.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "namespace of the controllers' election Lease; default: the Pod's namespace (in a cluster)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config or $KUBECONFIG")
-	f.policy.bind(fs)
+	f.policy.bind(fs, version)
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, &exitCode{code: 2, err: errReported}
+		return nil, &ExitError{Code: 2, Err: ErrReported}
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError("serve: unexpected argument %q", fs.Arg(0))
@@ -167,8 +167,10 @@ func (f *serveFlags) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	f, err := parseServe(args, stderr)
+// Serve runs `singleton-webhook serve`: the admission server and, unless
+// --standalone, the controllers.
+func Serve(ctx context.Context, version string, args []string, stderr io.Writer) error {
+	f, err := parseServe(version, args, stderr)
 	if err != nil {
 		return err
 	}

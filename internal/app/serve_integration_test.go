@@ -1,12 +1,10 @@
 //go:build integration
 
-package main
+package app
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,10 +26,10 @@ func TestServeWithTheAPIServer(t *testing.T) {
 	defer cancel()
 	s.done = make(chan error, 1)
 	go func() {
-		s.done <- run(ctx, []string{"serve", "--kubeconfig", env.Kubeconfig,
+		s.done <- Serve(ctx, testVersion, []string{"--kubeconfig", env.Kubeconfig,
 			"--webhook-port", fmt.Sprint(env.WebhookPort), "--webhook-cert-path", env.CertDir,
 			"--health-probe-bind-address", s.probes, "--metrics-bind-address", s.metrics,
-			"--graceful-shutdown-timeout", "10s"}, strings.NewReader(""), io.Discard, s.stderr)
+			"--graceful-shutdown-timeout", "10s"}, s.stderr)
 	}()
 	s.waitReady(t)
 	waitCtx, waitCancel := context.WithTimeout(ctx, 60*time.Second)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -27,6 +27,9 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/certs"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
+
+// testVersion is the version the tests run the commands with.
+const testVersion = "v0.0.0-test"
 
 // served is a `serve --standalone` running in-process.
 type served struct {
@@ -78,7 +81,7 @@ func startServed(t *testing.T, args ...string) *served {
 	port := pickPort(t)
 	s.webhook = "127.0.0.1:" + port
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	all := []string{"serve", "--standalone", "--webhook-port", port,
+	all := []string{"--standalone", "--webhook-port", port,
 		"--health-probe-bind-address", s.probes, "--metrics-bind-address", s.metrics}
 	selfSigned := true
 	for _, a := range args {
@@ -92,7 +95,7 @@ func startServed(t *testing.T, args ...string) *served {
 	all = append(all, args...)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop, s.done = cancel, make(chan error, 1)
-	go func() { s.done <- run(ctx, all, strings.NewReader(""), io.Discard, s.stderr) }()
+	go func() { s.done <- Serve(ctx, testVersion, all, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -439,10 +442,9 @@ func TestServeFlagErrors(t *testing.T) {
 		"a TLS version in another shape": {"--tls-min-version=TLS13"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := run(context.Background(), append([]string{"serve", "--standalone", "--self-signed"}, args...),
-				strings.NewReader(""), io.Discard, io.Discard)
-			var ec *exitCode
-			if !errors.As(err, &ec) || ec.code != 2 {
+			err := Serve(context.Background(), testVersion, append([]string{"--standalone", "--self-signed"}, args...), io.Discard)
+			var ec *ExitError
+			if !errors.As(err, &ec) || ec.Code != 2 {
 				t.Errorf("serve %v: %v, want a usage error (exit 2)", args, err)
 			}
 		})
