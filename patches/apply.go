@@ -34,27 +34,40 @@ type Result struct {
 // then left unchanged.
 func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 	mode, enforced, err := Resolve(d.Annotations, p)
-	if err != nil || !enforced {
+	if err != nil {
 		return Result{}, err
+	}
+	if !enforced {
+		// A Deployment that stopped being a singleton loses what only the
+		// webhook's controllers act on: a gate nobody would lift any more.
+		return Result{Warnings: append(stripGate(d), stripPodLabel(d)...)}, nil
 	}
 	if err := checkKeys(d.Annotations); err != nil {
 		return Result{}, err
 	}
 	res := Result{Enforced: true, Mode: mode}
+	if d.Name == "" {
+		return Result{}, fmt.Errorf("metadata.name is empty: a singleton Deployment needs a fixed name (generateName is not supported), its Pods are grouped by it")
+	}
 	switch mode {
 	case ModeReplicas:
 		res.Warnings, err = applyReplicas(d)
 		if err == nil {
+			res.Warnings = append(res.Warnings, applyGate(d)...)
 			res.Warnings = append(res.Warnings, stripElection(d)...)
 		}
 	case ModeElection:
 		res.Warnings, err = applyElection(d, p.Elector)
+		if err == nil {
+			res.Warnings = append(res.Warnings, stripGate(d)...)
+		}
 	default:
 		err = fmt.Errorf("mode %q has no implementation", mode)
 	}
 	if err != nil {
 		return Result{}, err
 	}
+	res.Warnings = append(res.Warnings, applyPodLabel(d)...)
 	return res, nil
 }
 

@@ -18,6 +18,9 @@ type ControlPlaneOptions struct {
 	// installed once the API server is up (cert-manager's deploy/crds, say).
 	// A missing path is an error.
 	CRDDirectoryPaths []string
+	// APIServerFlags are kube-apiserver flags set on top of envtest's
+	// defaults, without the leading "--"; an empty value unsets a default.
+	APIServerFlags map[string]string
 }
 
 // ControlPlane is etcd and kube-apiserver on loopback, started by envtest
@@ -29,6 +32,9 @@ type ControlPlane struct {
 	// Kubeconfig is the path of a kubeconfig file for Config, for kubectl
 	// and child processes.
 	Kubeconfig string
+	// CertDir is kube-apiserver's certificate directory; it holds the
+	// service-account signing key, sa-signer.key.
+	CertDir string
 
 	env *envtest.Environment
 }
@@ -51,12 +57,20 @@ func StartControlPlane(opts ControlPlaneOptions) (*ControlPlane, error) {
 		CRDDirectoryPaths:     opts.CRDDirectoryPaths,
 		ErrorIfCRDPathMissing: true,
 	}
+	api := env.ControlPlane.GetAPIServer()
+	for k, v := range opts.APIServerFlags {
+		if v == "" {
+			api.Configure().Disable(k)
+			continue
+		}
+		api.Configure().Set(k, v)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
 		return nil, fmt.Errorf("start control plane from %s: %w", assets, err)
 	}
-	cp := &ControlPlane{Config: cfg, Kubeconfig: filepath.Join(opts.Dir, "kubeconfig"), env: env}
+	cp := &ControlPlane{Config: cfg, Kubeconfig: filepath.Join(opts.Dir, "kubeconfig"), CertDir: api.CertDir, env: env}
 	if err := os.WriteFile(cp.Kubeconfig, env.KubeConfig, 0o600); err != nil {
 		_ = cp.Stop()
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
