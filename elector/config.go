@@ -2,39 +2,37 @@ package elector
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
-	"k8s.io/client-go/tools/leaderelection"
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 )
 
-// Defaults of the sidecar, the values core Kubernetes components use.
+// Defaults of the sidecar; the contract package owns them.
 const (
-	// DefaultLeaseDuration is how long standbys wait after the last renewal
-	// they saw before they take the Lease over.
-	DefaultLeaseDuration = 15 * time.Second
-	// DefaultRenewDeadline is how long the leader keeps its signals after
-	// its last successful renewal.
-	DefaultRenewDeadline = 10 * time.Second
-	// DefaultRetryPeriod is the pause between two attempts to acquire or renew.
-	DefaultRetryPeriod = 2 * time.Second
-	// DefaultListenAddress is where /leader, /healthz and /metrics are served.
-	DefaultListenAddress = ":8910"
-	// DefaultStateDir is the shared volume that holds the leader file.
-	DefaultStateDir = "/var/run/singleton"
+	// DefaultLeaseDuration is sidecar.DefaultLeaseDuration.
+	DefaultLeaseDuration = sidecar.DefaultLeaseDuration
+	// DefaultRenewDeadline is sidecar.DefaultRenewDeadline.
+	DefaultRenewDeadline = sidecar.DefaultRenewDeadline
+	// DefaultRetryPeriod is sidecar.DefaultRetryPeriod.
+	DefaultRetryPeriod = sidecar.DefaultRetryPeriod
+	// DefaultListenAddress is where /leader and /healthz are served: the
+	// Pod's loopback only.
+	DefaultListenAddress = "127.0.0.1:8910"
+	// DefaultStateDir is sidecar.StateDir, the shared volume that holds the
+	// leader file.
+	DefaultStateDir = sidecar.StateDir
 )
 
-// Names the application sees.
+// Names the application sees; the contract package owns them.
 const (
-	// LeaderFileName is the file in the state directory that exists only
-	// while this replica leads.
-	LeaderFileName = "leader"
-	// RoleLabel is the Pod label set to RoleLeader or RoleStandby.
-	RoleLabel = "singleton.dev/role"
-	// RoleLeader is the RoleLabel value of the leading Pod.
-	RoleLeader = "leader"
-	// RoleStandby is the RoleLabel value of every other candidate.
-	RoleStandby = "standby"
+	// LeaderFileName is sidecar.LeaderFileName.
+	LeaderFileName = sidecar.LeaderFileName
+	// RoleLabel is sidecar.RoleLabel.
+	RoleLabel = sidecar.RoleLabel
+	// RoleLeader is sidecar.RoleLeader.
+	RoleLeader = sidecar.RoleLeader
+	// RoleStandby is sidecar.RoleStandby.
+	RoleStandby = sidecar.RoleStandby
 )
 
 // Config is the configuration of one candidate.
@@ -71,35 +69,10 @@ type Config struct {
 	WatchLease bool
 }
 
-// Validate checks the three election timings with the rule of client-go
-// leaderelection: all positive, leaseDuration > renewDeadline >
-// JitterFactor (1.2) × retryPeriod. It also requires leaseDuration to be
-// whole seconds: the Lease stores seconds, and a truncated duration would
-// eat the margin between renewDeadline and the moment standbys take over.
-// It is a pure function, so admission code can apply the same rule to
-// annotations. Error texts name the values, e.g. "lease duration 5s must be
-// greater than renew deadline 10s".
+// Validate checks the three election timings with the rule of
+// sidecar.Timings, which the webhook applies to the annotations as well.
 func Validate(leaseDuration, renewDeadline, retryPeriod time.Duration) error {
-	for _, d := range []struct {
-		name  string
-		value time.Duration
-	}{{"lease duration", leaseDuration}, {"renew deadline", renewDeadline}, {"retry period", retryPeriod}} {
-		if d.value <= 0 {
-			return fmt.Errorf("%s %s must be greater than zero", d.name, d.value)
-		}
-	}
-	if leaseDuration%time.Second != 0 {
-		return fmt.Errorf("lease duration %s must be a whole number of seconds (the Lease stores seconds)", leaseDuration)
-	}
-	if leaseDuration <= renewDeadline {
-		return fmt.Errorf("lease duration %s must be greater than renew deadline %s", leaseDuration, renewDeadline)
-	}
-	minRenew := time.Duration(leaderelection.JitterFactor * float64(retryPeriod))
-	if renewDeadline <= minRenew {
-		return fmt.Errorf("renew deadline %s must be greater than %g × retry period %s = %s",
-			renewDeadline, leaderelection.JitterFactor, retryPeriod, minRenew)
-	}
-	return nil
+	return sidecar.Timings{LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod}.Validate()
 }
 
 // Validate checks the whole configuration before anything starts.

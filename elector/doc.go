@@ -18,24 +18,42 @@
 //
 // A standby takes the Lease over only after it has seen no change of the
 // Lease record for leaseDuration, measured on its own clock from the moment
-// it read a changed record. Any record it reads was written after the
-// leader sent the write, so if the leader's last successful write was sent
-// at time T, no standby can take over before T + leaseDuration.
+// it read a changed record. client-go compares records as JSON, in which
+// the renew time has whole seconds: every renewal the leader makes within
+// one second of its clock looks the same to a standby as the first one of
+// that second. So the moment that counts is F, when the leader sent the
+// first write of the record that its last successful renewal wrote:
 //
-// client-go does not bound the leader's side as tightly: after a renewal
-// it sleeps retryPeriod and then retries for up to renewDeadline, and only
-// then calls OnStoppedLeading, at up to T + retryPeriod + renewDeadline,
-// which the validation rule (lease > renew > 1.2 × retry) does not keep
-// below T + leaseDuration (for example 3s/2.5s/2s). So the sidecar does not
-// rely on OnStoppedLeading: every write of the Lease goes through a wrapper
-// of the resource lock that records T, the time just before the request
-// was sent, and a local timer drops the signals at T + renewDeadline. That
-// leaves leaseDuration - renewDeadline as the margin for clock-rate skew,
-// for the signals to reach the application, and for the sidecar to be
-// scheduled at all: a process starved of CPU cannot remove a file on time,
-// so GET /leader also compares the deadline itself on every request, and
-// the leader file's modification time lets readers do the same. The timer
-// uses Go's monotonic clock, so wall-clock steps do not move it.
+//   - the standby that acquires read, just before its write, a record equal
+//     to the one it had observed, and its write is conditioned on that
+//     read's resourceVersion, so no write of the leader landed in between:
+//     the leader's last successful renewal wrote that same record R;
+//   - the standby observed R when it first read it, after some write of R
+//     landed, and every write of R was sent at F or later;
+//   - so the takeover comes no earlier than F + leaseDuration on the
+//     standby's clock.
+//
+// The leader does not rely on OnStoppedLeading, which client-go calls up
+// to retryPeriod + renewDeadline after the last renewal. Every write of
+// the Lease goes through a wrapper of the resource lock, which remembers
+// when the first write of each record was sent (F, from the monotonic
+// clock, so wall-clock steps do not move it), and a local timer drops the
+// signals at F + renewDeadline. A renewal that comes back after that ends
+// the term rather than raising the signals again.
+//
+// sidecar.Timings holds the rule that keeps F + renewDeadline before
+// F + leaseDuration: renewDeadline <= leaseDuration − (2% of
+// leaseDuration + 250ms). The 2% covers clocks whose rates differ by up to
+// 1% each way (the leader's deadline measured on a slow clock, the
+// standby's lease on a fast one); the 250ms is for the sidecar to drop its
+// signals on a loaded node. Since F can be up to a second before the
+// renewal, the rule also asks renewDeadline > 1s + 1.2 × retryPeriod, so
+// the renewals keep the signals up. A process starved of CPU cannot remove
+// a file on time, so GET /leader compares the deadline itself on every
+// request, and the leader file carries it (validUntil) for readers to do
+// the same. The timings of the issue this rule answers (2s/1.5s/0.3s) are
+// accepted and safe: the leader drops at F + 1.5s, takeovers come after
+// F + 2s.
 //
 // On a loss the file goes first (the signal applications rely on most),
 // then the HTTP state, then the label. The label needs the API server: when

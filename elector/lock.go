@@ -2,6 +2,7 @@ package elector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,7 +16,11 @@ import (
 // rules are enforced, because every write of the Lease passes through it:
 //
 //   - a successful write naming this candidate moves the term's deadline
-//     (renewed), timed from before the request was sent;
+//     (renewed), timed from before the first request that wrote the same
+//     record: a standby compares records as JSON, where times have whole
+//     seconds, so it cannot tell that write from later ones of the same
+//     second, and may have seen it first (the package documentation has
+//     the argument);
 //   - a write naming anyone else is a release: the term ends first, so the
 //     signals are down before a successor can take the Lease;
 //   - a release is sent only once the role label is known to say standby
@@ -31,8 +36,35 @@ type trackingLock struct {
 	metrics *metrics
 	log     logr.Logger
 
-	mu   sync.Mutex
-	seen string // holder of the last record read or written
+	mu    sync.Mutex
+	seen  string               // holder of the last record read or written
+	first map[string]time.Time // record as JSON → when its first write was sent
+}
+
+// anchor returns when the first write of the record ler was sent: now, if
+// no write of the same record was sent within the renew deadline. Older
+// entries are dropped; a deadline counted from them has passed anyway.
+func (l *trackingLock) anchor(ler rl.LeaderElectionRecord, now time.Time) time.Time {
+	raw, err := json.Marshal(ler)
+	if err != nil {
+		return now // cannot happen for this struct; now is no worse than the old rule
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.first == nil {
+		l.first = map[string]time.Time{}
+	}
+	for k, at := range l.first {
+		if now.Sub(at) > l.term.renewDeadline {
+			delete(l.first, k)
+		}
+	}
+	at, ok := l.first[string(raw)]
+	if !ok {
+		at = now
+		l.first[string(raw)] = at
+	}
+	return at
 }
 
 func (l *trackingLock) setSeen(holder string) {
@@ -61,12 +93,12 @@ func (l *trackingLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) 
 	if ler.HolderIdentity != l.Identity() {
 		return fmt.Errorf("create lease for %q: only %q may be written", ler.HolderIdentity, l.Identity())
 	}
-	sent := time.Now()
+	first := l.anchor(ler, time.Now())
 	if err := l.Interface.Create(ctx, ler); err != nil {
 		return err
 	}
 	l.setSeen(ler.HolderIdentity)
-	l.term.renewed(sent)
+	l.term.renewed(first)
 	return nil
 }
 
@@ -75,7 +107,7 @@ func (l *trackingLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) 
 	if ler.HolderIdentity != l.Identity() {
 		return l.release(ctx, ler)
 	}
-	sent := time.Now()
+	first := l.anchor(ler, time.Now())
 	if err := l.Interface.Update(ctx, ler); err != nil {
 		if l.term.isLeading() {
 			l.metrics.renewFailures.Inc()
@@ -83,7 +115,7 @@ func (l *trackingLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) 
 		return err
 	}
 	l.setSeen(ler.HolderIdentity)
-	l.term.renewed(sent)
+	l.term.renewed(first)
 	return nil
 }
 

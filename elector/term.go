@@ -15,7 +15,7 @@ type term struct {
 	cancel        context.CancelFunc // stops the client-go elector of this term
 
 	mu       sync.Mutex
-	deadline time.Time // last successful write + renewDeadline; zero before acquiring
+	deadline time.Time // first write of the last renewed record + renewDeadline; zero before acquiring
 	timer    *time.Timer
 	leading  bool // the signals were raised in this term
 	ended    bool
@@ -28,15 +28,24 @@ func newTerm(renewDeadline time.Duration, sig *signals, cancel context.CancelFun
 }
 
 // renewed records a successful write of the Lease with this candidate as
-// holder; sent is the time just before the request left, which is no later
-// than the moment any standby can have seen the write.
-func (t *term) renewed(sent time.Time) {
+// holder; first is when the first write of the same record was sent, which
+// is no later than the moment any standby can have seen that record. A
+// renewal that comes back after the deadline passed ends the term instead:
+// the signals may already have answered standby, and a term's leadership
+// is one unbroken interval.
+func (t *term) renewed(first time.Time) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.ended {
+		t.mu.Unlock()
 		return
 	}
-	t.deadline = sent.Add(t.renewDeadline)
+	if !t.deadline.IsZero() && !time.Now().Before(t.deadline) {
+		t.mu.Unlock()
+		t.end("renew deadline passed before a renewal came back")
+		return
+	}
+	defer t.mu.Unlock()
+	t.deadline = first.Add(t.renewDeadline)
 	wait := time.Until(t.deadline)
 	if t.timer == nil {
 		t.timer = time.AfterFunc(wait, t.expire)
@@ -44,7 +53,7 @@ func (t *term) renewed(sent time.Time) {
 		t.timer.Reset(wait)
 	}
 	if t.leading {
-		t.sig.renewed(sent, t.deadline)
+		t.sig.renewed(first, t.deadline)
 	}
 }
 

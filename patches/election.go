@@ -8,32 +8,34 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 )
 
 // Names of what ModeElection injects: the contract between the webhook, the
-// `singleton-webhook elect` sidecar and the application.
+// `singleton-webhook elect` sidecar and the application, owned by package
+// sidecar and repeated here for the callers of patches.
 const (
 	// ElectorContainerName names the injected sidecar container.
-	ElectorContainerName = "singleton-elector"
+	ElectorContainerName = sidecar.ContainerName
 	// StateVolumeName names the emptyDir shared by the sidecar and the app.
-	StateVolumeName = "singleton-state"
+	StateVolumeName = sidecar.VolumeName
 	// StateDir is where StateVolumeName is mounted in every container.
-	StateDir = "/var/run/singleton"
+	StateDir = sidecar.StateDir
 	// LeaderFile exists only in the leader's StateDir.
-	LeaderFile = StateDir + "/leader"
-	// ElectorPort serves /leader, /healthz and /metrics on the Pod's localhost.
-	ElectorPort = 8910
-	// LeaderURL is where the app asks who leads.
-	LeaderURL = "http://127.0.0.1:8910/leader"
-	// EnvLeaderURL is the app's environment variable holding LeaderURL.
-	EnvLeaderURL = "SINGLETON_LEADER_URL"
+	LeaderFile = sidecar.LeaderFile
+	// ElectorPort serves /leader and /healthz on the Pod's 127.0.0.1.
+	ElectorPort = sidecar.DefaultPort
+	// EnvLeaderURL is the app's environment variable holding the URL of
+	// GET /leader.
+	EnvLeaderURL = sidecar.EnvLeaderURL
 	// EnvLeaderFile is the app's environment variable holding LeaderFile.
-	EnvLeaderFile = "SINGLETON_LEADER_FILE"
-	// RoleLabel is the Pod label the sidecar sets to RoleLeader or
-	// "standby"; a leader Service selects RoleLeader.
-	RoleLabel = Prefix + "role"
+	EnvLeaderFile = sidecar.EnvLeaderFile
+	// RoleLabel is the Pod label the webhook's controller sets to
+	// RoleLeader or "standby"; a leader Service selects RoleLeader.
+	RoleLabel = sidecar.RoleLabel
 	// RoleLeader is the RoleLabel value of the leading Pod.
-	RoleLeader = "leader"
+	RoleLeader = sidecar.RoleLeader
 )
 
 // Defaults of ElectorOptions, the values core Kubernetes components use.
@@ -43,14 +45,12 @@ const (
 	DefaultImageRepository = "ghcr.io/singleton-webhook/singleton-webhook"
 	// DefaultVersion stands for a build without a version stamp.
 	DefaultVersion = "dev"
-	// DefaultLeaseDuration is how long standbys wait after the last renewal
-	// before they take the Lease over.
-	DefaultLeaseDuration = 15 * time.Second
-	// DefaultRenewDeadline is how long the leader keeps leading after its
-	// last successful renewal.
-	DefaultRenewDeadline = 10 * time.Second
-	// DefaultRetryPeriod is the pause between two acquire or renew attempts.
-	DefaultRetryPeriod = 2 * time.Second
+	// DefaultLeaseDuration is sidecar.DefaultLeaseDuration.
+	DefaultLeaseDuration = sidecar.DefaultLeaseDuration
+	// DefaultRenewDeadline is sidecar.DefaultRenewDeadline.
+	DefaultRenewDeadline = sidecar.DefaultRenewDeadline
+	// DefaultRetryPeriod is sidecar.DefaultRetryPeriod.
+	DefaultRetryPeriod = sidecar.DefaultRetryPeriod
 )
 
 // ElectorOptions configures the sidecar injected in ModeElection. The zero

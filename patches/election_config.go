@@ -1,18 +1,16 @@
 package patches
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-)
 
-// JitterFactor is client-go leaderelection's retry jitter: the renew deadline
-// must exceed JitterFactor × the retry period, or a single jittered retry
-// could miss it.
-const JitterFactor = 1.2
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
+)
 
 // LeaderServiceSuffix makes the name of a Deployment's leader Service.
 const LeaderServiceSuffix = "-leader"
@@ -142,10 +140,8 @@ func (t timing) fault(reason string) error {
 	return fmt.Errorf("%s %s %s", t.what, t.value, reason)
 }
 
-// ValidateTimings checks the election timings with the rule of client-go
-// leaderelection, which the sidecar enforces too: all positive,
-// leaseDuration > renewDeadline > JitterFactor × retryPeriod, and
-// leaseDuration a whole number of seconds (the Lease stores seconds).
+// ValidateTimings checks the election timings with the rule of
+// sidecar.Timings, which the sidecar enforces too.
 func ValidateTimings(leaseDuration, renewDeadline, retryPeriod time.Duration) error {
 	return checkTimings(
 		timing{what: "lease duration", value: leaseDuration},
@@ -153,32 +149,26 @@ func ValidateTimings(leaseDuration, renewDeadline, retryPeriod time.Duration) er
 		timing{what: "retry period", value: retryPeriod})
 }
 
-// checkTimings applies the rule of ValidateTimings. When a relation fails,
+// checkTimings applies the rule of sidecar.Timings. When a relation fails,
 // it blames the side the user wrote: a policy default is never at fault
 // when an annotation is.
 func checkTimings(lease, renew, retry timing) error {
-	for _, t := range []timing{lease, renew, retry} {
-		if t.value <= 0 {
-			return t.fault("must be greater than zero")
+	err := sidecar.Timings{LeaseDuration: lease.value, RenewDeadline: renew.value, RetryPeriod: retry.value}.Validate()
+	var te *sidecar.TimingError
+	if !errors.As(err, &te) {
+		return err
+	}
+	byField := map[sidecar.Field]timing{
+		sidecar.FieldLeaseDuration: lease, sidecar.FieldRenewDeadline: renew, sidecar.FieldRetryPeriod: retry}
+	at, reason := byField[te.Field], te.Reason
+	if te.Other != "" {
+		other := byField[te.Other]
+		if at.source == fromPolicy && other.source != fromPolicy {
+			at, reason, other = other, te.OtherReason, at
+		}
+		if at.source == fromAnnotation && other.source == fromPolicy {
+			reason += fmt.Sprintf("; %s is the default %s, set %s to change it", other.what, other.value, other.key)
 		}
 	}
-	if lease.value%time.Second != 0 {
-		return lease.fault("must be a whole number of seconds (the Lease stores seconds)")
-	}
-	if lease.value <= renew.value {
-		if lease.source == fromPolicy {
-			return renew.fault("must be less than " + lease.describe())
-		}
-		return lease.fault("must be greater than " + renew.describe())
-	}
-	limit := time.Duration(JitterFactor * float64(retry.value))
-	if renew.value <= limit {
-		if renew.source == fromPolicy {
-			return retry.fault(fmt.Sprintf("is too long: %g × %s = %s must be less than %s",
-				JitterFactor, retry.value, limit, renew.describe()))
-		}
-		return renew.fault(fmt.Sprintf("must be greater than %g × %s = %s",
-			JitterFactor, retry.describe(), limit))
-	}
-	return nil
+	return at.fault(reason)
 }

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 )
 
 // Resources of the sidecar. A client-go leader elector holds one Lease, one
@@ -50,7 +52,7 @@ func inject(t *corev1.PodTemplateSpec, cfg electionConfig, o ElectorOptions) {
 		}
 		app.VolumeMounts = put(app.VolumeMounts, corev1.VolumeMount{
 			Name: StateVolumeName, MountPath: StateDir, ReadOnly: true}, mountName)
-		app.Env = put(app.Env, corev1.EnvVar{Name: EnvLeaderURL, Value: LeaderURL}, envName)
+		app.Env = put(app.Env, corev1.EnvVar{Name: EnvLeaderURL, Value: sidecar.LeaderURL(ElectorPort)}, envName)
 		app.Env = put(app.Env, corev1.EnvVar{Name: EnvLeaderFile, Value: LeaderFile}, envName)
 	}
 }

@@ -154,27 +154,31 @@ func TestElectionAnnotationDenials(t *testing.T) {
 		},
 		"a lease duration equal to the written renew deadline": {
 			annotations: map[string]string{lease: "10s", renew: "10s"},
-			want:        `annotation singleton.dev/lease-duration: "10s" must be greater than singleton.dev/renew-deadline "10s"`,
+			want:        `annotation singleton.dev/renew-deadline: "10s" must be at most lease duration 10s − 450ms = 9.55s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)`,
 		},
 		"a lease duration below the default renew deadline": {
 			annotations: map[string]string{lease: "5s"},
-			want:        `annotation singleton.dev/lease-duration: "5s" must be greater than the default renew deadline 10s (set singleton.dev/renew-deadline to change it)`,
+			want:        `annotation singleton.dev/lease-duration: "5s" must be at least renew deadline 10s + 350ms = 10.35s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals); renew deadline is the default 10s, set singleton.dev/renew-deadline to change it`,
+		},
+		"a lease duration too close to the issue's renew deadline": {
+			annotations: map[string]string{lease: "2s", renew: "1800ms", retry: "300ms"},
+			want:        `annotation singleton.dev/renew-deadline: "1800ms" must be at most lease duration 2s − 290ms = 1.71s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)`,
 		},
 		"a renew deadline above the default lease duration": {
 			annotations: map[string]string{renew: "20s"},
-			want:        `annotation singleton.dev/renew-deadline: "20s" must be less than the default lease duration 15s (set singleton.dev/lease-duration to change it)`,
+			want:        `annotation singleton.dev/renew-deadline: "20s" must be at most lease duration 15s − 550ms = 14.45s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals); lease duration is the default 15s, set singleton.dev/lease-duration to change it`,
 		},
-		"a renew deadline within the jitter of the written retry period": {
-			annotations: map[string]string{renew: "2400ms", retry: "2s"},
-			want:        `annotation singleton.dev/renew-deadline: "2400ms" must be greater than 1.2 × singleton.dev/retry-period "2s" = 2.4s`,
+		"a renew deadline within a second and the jitter of the written retry period": {
+			annotations: map[string]string{renew: "3400ms", retry: "2s"},
+			want:        `annotation singleton.dev/renew-deadline: "3400ms" must be greater than 1s + 1.2 × retry period 2s = 3.4s (the Lease record shows renewals to the second: the leader must renew within its renew deadline less a second)`,
 		},
-		"a renew deadline within the jitter of the default retry period": {
+		"a renew deadline within a second and the jitter of the default retry period": {
 			annotations: map[string]string{renew: "2s"},
-			want:        `annotation singleton.dev/renew-deadline: "2s" must be greater than 1.2 × the default retry period 2s (set singleton.dev/retry-period to change it) = 2.4s`,
+			want:        `annotation singleton.dev/renew-deadline: "2s" must be greater than 1s + 1.2 × retry period 2s = 3.4s (the Lease record shows renewals to the second: the leader must renew within its renew deadline less a second); retry period is the default 2s, set singleton.dev/retry-period to change it`,
 		},
 		"a retry period too long for the default renew deadline": {
-			annotations: map[string]string{retry: "9s"},
-			want:        `annotation singleton.dev/retry-period: "9s" is too long: 1.2 × 9s = 10.8s must be less than the default renew deadline 10s (set singleton.dev/renew-deadline to change it)`,
+			annotations: map[string]string{retry: "8s"},
+			want:        `annotation singleton.dev/retry-period: "8s" is too long: 1s + 1.2 × 8s = 10.6s must be less than renew deadline 10s (the Lease record shows renewals to the second: the leader must renew within its renew deadline less a second); renew deadline is the default 10s, set singleton.dev/renew-deadline to change it`,
 		},
 		"a lease name that is not a DNS subdomain": {
 			annotations: map[string]string{name: "My_Lease"},
@@ -225,13 +229,18 @@ func TestElectionTimingsAccepted(t *testing.T) {
 		"the defaults": {
 			wantArgs: []string{"--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"},
 		},
-		"a renew deadline just above 1.2 × the retry period": {
-			annotations: map[string]string{patches.AnnotationRenewDeadline: "2401ms"},
-			wantArgs:    []string{"--lease-duration=15s", "--renew-deadline=2.401s", "--retry-period=2s"},
+		"a renew deadline just above 1s + 1.2 × the retry period": {
+			annotations: map[string]string{patches.AnnotationRenewDeadline: "3401ms"},
+			wantArgs:    []string{"--lease-duration=15s", "--renew-deadline=3.401s", "--retry-period=2s"},
 		},
-		"a lease duration just above the renew deadline, in minutes": {
-			annotations: map[string]string{patches.AnnotationLeaseDuration: "1m", patches.AnnotationRenewDeadline: "59s"},
-			wantArgs:    []string{"--lease-duration=1m0s", "--renew-deadline=59s", "--retry-period=2s"},
+		"a renew deadline at the margin of a lease in minutes": {
+			annotations: map[string]string{patches.AnnotationLeaseDuration: "1m", patches.AnnotationRenewDeadline: "58550ms"},
+			wantArgs:    []string{"--lease-duration=1m0s", "--renew-deadline=58.55s", "--retry-period=2s"},
+		},
+		"the tightest accepted timings": {
+			annotations: map[string]string{patches.AnnotationLeaseDuration: "2s", patches.AnnotationRenewDeadline: "1710ms",
+				patches.AnnotationRetryPeriod: "590ms"},
+			wantArgs: []string{"--lease-duration=2s", "--renew-deadline=1.71s", "--retry-period=590ms"},
 		},
 	}
 	for name, tc := range tests {
@@ -259,8 +268,8 @@ func TestValidateTimings(t *testing.T) {
 	}{
 		"the defaults":                      {15 * s, 10 * s, 2 * s, ""},
 		"a zero retry period":               {15 * s, 10 * s, 0, "retry period 0s must be greater than zero"},
-		"a lease equal to the renew":        {10 * s, 10 * s, 2 * s, "lease duration 10s must be greater than renew deadline 10s"},
-		"a renew within the retry's jitter": {15 * s, 2 * s, 2 * s, "renew deadline 2s must be greater than 1.2 × retry period 2s = 2.4s"},
+		"a lease equal to the renew":        {10 * s, 10 * s, 2 * s, "renew deadline 10s must be at most lease duration 10s − 450ms = 9.55s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)"},
+		"a renew within the retry's jitter": {15 * s, 3 * s, 2 * s, "renew deadline 3s must be greater than 1s + 1.2 × retry period 2s = 3.4s (the Lease record shows renewals to the second: the leader must renew within its renew deadline less a second)"},
 		"a lease in fractions of a second":  {1500 * time.Millisecond, s, 100 * time.Millisecond, "lease duration 1.5s must be a whole number of seconds (the Lease stores seconds)"},
 	}
 	for name, tc := range tests {
