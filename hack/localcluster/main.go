@@ -1,7 +1,8 @@
-// Command localcluster is what `make run` runs: etcd and kube-apiserver on
-// loopback (started by envtest from KUBEBUILDER_ASSETS), bin/singleton-webhook
-// serving with a self-signed certificate, and the project's
-// manifests/mutatingwebhook.yaml registered to reach it. It writes
+// Command localcluster is what `make run` runs: a whole cluster on loopback
+// (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+// simulating the nodes, from KUBEBUILDER_ASSETS; see internal/cluster),
+// bin/singleton-webhook serving with a self-signed certificate, and the
+// project's manifests/mutatingwebhook.yaml registered to reach it. It writes
 // .run/kubeconfig, prints the line to export it and a few commands to try,
 // and runs until SIGINT or SIGTERM, then stops everything it started and
 // removes the control plane's data.
@@ -20,17 +21,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/singleton-webhook/singleton-webhook/internal/cluster"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
 )
-
-// startTimeout bounds each wait during start-up.
-const startTimeout = time.Minute
 
 // options are the command's flags.
 type options struct {
 	root   string
 	runDir string
 	binary string
+	nodes  int
 }
 
 func main() {
@@ -53,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.runDir, "run-dir", filepath.Join(root, ".run"), "directory for the kubeconfig, the CA and the webhook's log")
 	fs.StringVar(&o.binary, "webhook-binary", filepath.Join(root, "bin", "singleton-webhook"), "the singleton-webhook binary to serve with (`make build`)")
+	fs.IntVar(&o.nodes, "nodes", cluster.DefaultNodes, "number of simulated nodes")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -73,56 +74,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "starting etcd and kube-apiserver")
-	cp, err := testenv.StartControlPlane(testenv.ControlPlaneOptions{Dir: o.runDir})
+	fmt.Fprintf(stderr, "starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and %d simulated nodes\n", o.nodes)
+	start := time.Now()
+	c, err := cluster.Start(ctx, cluster.Options{Dir: o.runDir, Nodes: o.nodes})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Fprintln(stderr, "stopping kube-apiserver and etcd")
-		err = errors.Join(err, cp.Stop())
+		fmt.Fprintln(stderr, "stopping the cluster")
+		err = errors.Join(err, c.Stop())
 	}()
 	fmt.Fprintln(stderr, "starting singleton-webhook")
-	hook, err := startWebhook(o, cp.Kubeconfig)
+	hook, err := c.StartWebhook(ctx, o.binary)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		fmt.Fprintln(stderr, "stopping singleton-webhook")
-		err = errors.Join(err, hook.stop())
+		hook.Stop()
 	}()
-	if err := register(ctx, o, cp, hook); err != nil {
-		return err
-	}
-	printUsage(stdout, o, cp.Kubeconfig, hook)
+	fmt.Fprintf(stderr, "ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+	printUsage(stdout, o, c.Kubeconfig, hook)
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-hook.exited:
-		return fmt.Errorf("singleton-webhook exited: %w; its log: %s", hook.exitErr, hook.logPath)
+	case <-hook.Exited():
+		return fmt.Errorf("singleton-webhook exited: %v; its log: %s", hook.Err(), hook.LogPath)
 	}
 }
 
-// register installs the webhook configuration pointing at the child and
-// waits until the API server mutates through it.
-func register(ctx context.Context, o *options, cp *testenv.ControlPlane, hook *child) error {
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	ca, err := hook.waitReady(ctx)
-	if err != nil {
-		return err
-	}
-	c, err := testenv.LocalWebhookConfiguration(filepath.Join(o.root, testenv.WebhookManifest), hook.url, ca)
-	if err != nil {
-		return err
-	}
-	if err := testenv.InstallWebhookConfiguration(ctx, cp.Config, c); err != nil {
-		return err
-	}
-	return testenv.WaitForMutation(ctx, cp.Config)
-}
-
-func printUsage(w io.Writer, o *options, kubeconfig string, hook *child) {
+func printUsage(w io.Writer, o *options, kubeconfig string, hook *cluster.Webhook) {
 	rel := func(p string) string {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -136,22 +117,25 @@ func printUsage(w io.Writer, o *options, kubeconfig string, hook *child) {
 	kubectl := rel(filepath.Join(o.root, "bin", "k8s", "kubectl"))
 	examples := rel(filepath.Join(o.root, "examples"))
 	fmt.Fprintf(w, `
-singleton-webhook is registered with a local kube-apiserver. In another shell:
+singleton-webhook is registered with a local cluster. In another shell:
 
 export KUBECONFIG=%s
 
   # a singleton: stored with 1 replica and Recreate, kubectl prints why
   %[2]s apply -f %[3]s/replicas.yaml
-  %[2]s get deploy queue-consumer -o yaml
+  %[2]s get pods -o wide
   # scaling it leaves it at 1, with a warning
   %[2]s scale deploy/queue-consumer --replicas=3
+  # delete its Pod: the replacement waits (SchedulingGated) until it is gone
+  %[2]s delete pod -l app=queue-consumer --wait=false; %[2]s get pods -w
   # no singleton annotation: stored as written
   %[2]s apply -f %[3]s/ordinary.yaml
   # what the webhook would do, stored nowhere
   %[2]s apply --dry-run=server -o yaml -f %[3]s/replicas.yaml
 
-There is no controller-manager and no node: Deployments are stored, no pods run.
-Webhook log: %[4]s; metrics: %[5]s
+Nodes are simulated by kwok: Pods are scheduled, get IPs, become Ready and
+terminate after their grace period, but no container runs.
+Logs of every component: %[4]s; webhook metrics: %[5]s
 Ctrl-C stops everything.
-`, kubeconfig, kubectl, examples, rel(hook.logPath), hook.metricsURL)
+`, kubeconfig, kubectl, examples, rel(o.runDir), hook.MetricsURL)
 }

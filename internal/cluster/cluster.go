@@ -154,7 +154,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 }
 
 // Stop stops every component, the nodes first, and removes the control
-// plane's data.
+// plane's data and the files Start wrote but the logs.
 func (c *Cluster) Stop() error {
 	for _, p := range c.nodes {
 		p.stop()
@@ -162,7 +162,11 @@ func (c *Cluster) Stop() error {
 	for i := len(c.processes) - 1; i >= 0; i-- {
 		c.processes[i].stop()
 	}
-	return c.ControlPlane.Stop()
+	err := c.ControlPlane.Stop()
+	for _, f := range []string{"ca.crt", "kwok-stages.yaml", "kube-controller-manager-certs", "kube-scheduler-certs"} {
+		err = errors.Join(err, os.RemoveAll(filepath.Join(c.opts.Dir, f)))
+	}
+	return err
 }
 
 // LogPaths lists the log file of every component the cluster started, by
