@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -70,9 +71,10 @@ type Gate struct {
 // event, to report a blocker that overstayed its grace period.
 const gateRecheck = 15 * time.Second
 
-// GateCacheOptions restricts the manager's Pod informer to the Pods of
-// singletons, so the webhook never caches other Pods of the cluster.
-func GateCacheOptions() cache.ByObject {
+// PodCacheOptions restricts the manager's Pod informer to the Pods of
+// singletons (those labelled patches.LabelDeployment), so the webhook never
+// caches other Pods of the cluster.
+func PodCacheOptions() cache.ByObject {
 	sel, err := labels.Parse(patches.LabelDeployment)
 	if err != nil {
 		panic(fmt.Sprintf("selector %q: %v", patches.LabelDeployment, err))
@@ -80,11 +82,17 @@ func GateCacheOptions() cache.ByObject {
 	return cache.ByObject{Label: sel}
 }
 
-// SetupGate registers the gate controller with the manager, whose cache must
-// restrict Pods with GateCacheOptions.
-func SetupGate(mgr ctrl.Manager, m *GateMetrics) error {
+// SetupGate registers the gate controller with the manager, whose cache
+// should restrict Pods with PodCacheOptions, and its metrics with
+// controller-runtime's registry. The policy is not needed: the pod template
+// carries the gate only in replicas mode.
+func SetupGate(mgr ctrl.Manager, _ patches.Policy) error {
+	m, err := NewGateMetrics(crmetrics.Registry)
+	if err != nil {
+		return err
+	}
 	r := &Gate{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("singleton-gate"), Metrics: m}
-	err := ctrl.NewControllerManagedBy(mgr).
+	err = ctrl.NewControllerManagedBy(mgr).
 		Named("singleton-gate").
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podGroup)).
 		Complete(r)

@@ -19,7 +19,8 @@ type GateMetrics struct {
 	groups map[types.NamespacedName]int
 }
 
-// NewGateMetrics registers the gate controller's metrics with reg.
+// NewGateMetrics registers the gate controller's metrics with reg; metrics
+// registered already (a manager started again in one process) are reused.
 func NewGateMetrics(reg prometheus.Registerer) (*GateMetrics, error) {
 	m := &GateMetrics{
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -34,10 +35,19 @@ func NewGateMetrics(reg prometheus.Registerer) (*GateMetrics, error) {
 		}),
 		groups: map[types.NamespacedName]int{},
 	}
-	for _, c := range []prometheus.Collector{m.wait, m.waiting} {
-		if err := reg.Register(c); err != nil {
+	if err := reg.Register(m.wait); err != nil {
+		are, ok := err.(prometheus.AlreadyRegisteredError)
+		if !ok {
 			return nil, fmt.Errorf("register gate metrics: %w", err)
 		}
+		m.wait = are.ExistingCollector.(prometheus.Histogram)
+	}
+	if err := reg.Register(m.waiting); err != nil {
+		are, ok := err.(prometheus.AlreadyRegisteredError)
+		if !ok {
+			return nil, fmt.Errorf("register gate metrics: %w", err)
+		}
+		m.waiting = are.ExistingCollector.(prometheus.Gauge)
 	}
 	return m, nil
 }
