@@ -2,6 +2,8 @@ package elector
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"time"
 
 	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
@@ -51,9 +53,14 @@ type Config struct {
 	RenewDeadline time.Duration
 	RetryPeriod   time.Duration
 
-	// ListenAddress serves /leader, /healthz and /metrics. Empty disables
-	// the HTTP server (the Elector's Handler can still be mounted elsewhere).
+	// ListenAddress serves /leader and /healthz; it must be a loopback
+	// address (127.0.0.1:PORT, [::1]:PORT), so only the Pod's own
+	// containers can ask. Empty disables the HTTP server (the Elector's
+	// Handler can still be mounted elsewhere).
 	ListenAddress string
+	// MetricsAddress serves /metrics (Prometheus) and /healthz, on any
+	// interface. Empty or "0" disables it, the default.
+	MetricsAddress string
 	// StateDir holds the leader file. Empty disables the file.
 	StateDir string
 
@@ -67,6 +74,17 @@ type Config struct {
 	// the "watch" verb on leases; without it the candidate falls back to
 	// retrying every RetryPeriod.
 	WatchLease bool
+}
+
+// ConfigFrom is the Config of the contract's sidecar.Config, as elect
+// parses it from its flags.
+func ConfigFrom(c sidecar.Config) Config {
+	return Config{
+		LeaseName: c.LeaseName, LeaseNamespace: c.LeaseNamespace, Identity: c.Identity,
+		LeaseDuration: c.LeaseDuration, RenewDeadline: c.RenewDeadline, RetryPeriod: c.RetryPeriod,
+		ListenAddress: c.ListenAddress(), MetricsAddress: c.MetricsAddress, StateDir: c.StateDir,
+		WatchLease: c.WatchLease,
+	}
 }
 
 // Validate checks the three election timings with the rule of
@@ -85,7 +103,31 @@ func (c *Config) Validate() error {
 	case c.Identity == "":
 		return errors.New("identity must not be empty")
 	}
+	if err := checkLoopback(c.ListenAddress); err != nil {
+		return err
+	}
 	return Validate(c.LeaseDuration, c.RenewDeadline, c.RetryPeriod)
+}
+
+// checkLoopback accepts an empty address or one whose host is a loopback IP.
+func checkLoopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q must be on a loopback IP such as 127.0.0.1:%d: GET /leader is for the Pod's own containers only (use the metrics address to serve /metrics to others)",
+			addr, sidecar.DefaultPort)
+	}
+	return nil
+}
+
+// metricsEnabled reports whether MetricsAddress asks for a server.
+func (c *Config) metricsEnabled() bool {
+	return c.MetricsAddress != "" && c.MetricsAddress != "0"
 }
 
 func (c *Config) podNamespace() string {

@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
-	rl "k8s.io/client-go/tools/leaderelection/resourcelock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -51,12 +50,19 @@ func Run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 // Status returns what GET /leader answers.
 func (e *Elector) Status() Status { return e.status.get() }
 
-// Handler serves GET /leader, GET /healthz and GET /metrics.
+// Handler serves GET /leader and GET /healthz.
 func (e *Elector) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/leader", e.status)
 	mux.HandleFunc("/healthz", healthz)
+	return mux
+}
+
+// MetricsHandler serves GET /metrics and GET /healthz.
+func (e *Elector) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
 	mux.Handle("/metrics", e.metrics.handler())
+	mux.HandleFunc("/healthz", healthz)
 	return mux
 }
 
@@ -80,9 +86,18 @@ func (e *Elector) Run(ctx context.Context) error {
 	if err := sig.reset(); err != nil {
 		return err
 	}
-	srv, err := e.serve(log)
+	srv, err := serve(e.cfg.ListenAddress, e.Handler(), log)
 	if err != nil {
 		return err
+	}
+	var msrv *http.Server
+	if e.cfg.metricsEnabled() {
+		if msrv, err = serve(e.cfg.MetricsAddress, e.MetricsHandler(), log); err != nil {
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return err
+		}
 	}
 	// The label outlives ctx: the last standby patch is made after it is done.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -101,29 +116,31 @@ func (e *Elector) Run(ctx context.Context) error {
 	sig.standby("shutting down")
 	sig.syncLabel(e.cfg.RetryPeriod)
 	stopBG()
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		_ = srv.Shutdown(sctx) // after the signals dropped: /leader says standby to the end
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	for _, s := range []*http.Server{srv, msrv} {
+		if s != nil {
+			_ = s.Shutdown(sctx) // after the signals dropped: /leader says standby to the end
+		}
 	}
 	wg.Wait()
 	log.Info("Candidate stopped", "identity", e.cfg.Identity)
 	return nil
 }
 
-// serve starts the HTTP server on the listen address, if any.
-func (e *Elector) serve(log logr.Logger) (*http.Server, error) {
-	if e.cfg.ListenAddress == "" {
+// serve starts an HTTP server on addr, if any.
+func serve(addr string, h http.Handler, log logr.Logger) (*http.Server, error) {
+	if addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", e.cfg.ListenAddress)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", e.cfg.ListenAddress, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error(err, "HTTP server stopped", "address", e.cfg.ListenAddress)
+			log.Error(err, "HTTP server stopped", "address", addr)
 		}
 	}()
 	return srv, nil
@@ -135,11 +152,8 @@ func (e *Elector) runTerm(ctx context.Context, sig *signals) error {
 	termCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := newTerm(e.cfg.RenewDeadline, sig, cancel)
-	inner, err := rl.New(rl.LeasesResourceLock, e.cfg.LeaseNamespace, e.cfg.LeaseName,
-		e.client.CoreV1(), e.client.CoordinationV1(), rl.ResourceLockConfig{Identity: e.cfg.Identity})
-	if err != nil {
-		return fmt.Errorf("lease lock: %w", err)
-	}
+	inner := &leaseLock{leases: e.client.CoordinationV1().Leases(e.cfg.LeaseNamespace),
+		name: e.cfg.LeaseName, ns: e.cfg.LeaseNamespace, identity: e.cfg.Identity}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            &trackingLock{Interface: inner, term: t, metrics: e.metrics, log: sig.log},
 		LeaseDuration:   e.cfg.LeaseDuration,

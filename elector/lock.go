@@ -79,6 +79,15 @@ func (l *trackingLock) lastSeen() string {
 	return l.seen
 }
 
+// epoch is the fencing token of the record last written, when the inner
+// lock knows it.
+func (l *trackingLock) epoch() int64 {
+	if e, ok := l.Interface.(interface{ Epoch() int64 }); ok {
+		return e.Epoch()
+	}
+	return 0
+}
+
 // Get reads the Lease and remembers its holder.
 func (l *trackingLock) Get(ctx context.Context) (*rl.LeaderElectionRecord, []byte, error) {
 	rec, raw, err := l.Interface.Get(ctx)
@@ -98,7 +107,7 @@ func (l *trackingLock) Create(ctx context.Context, ler rl.LeaderElectionRecord) 
 		return err
 	}
 	l.setSeen(ler.HolderIdentity)
-	l.term.renewed(first)
+	l.term.renewed(first, l.epoch())
 	return nil
 }
 
@@ -115,7 +124,7 @@ func (l *trackingLock) Update(ctx context.Context, ler rl.LeaderElectionRecord) 
 		return err
 	}
 	l.setSeen(ler.HolderIdentity)
-	l.term.renewed(first)
+	l.term.renewed(first, l.epoch())
 	return nil
 }
 

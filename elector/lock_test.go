@@ -125,7 +125,7 @@ func TestLeadingStartsOnlyBeforeTheDeadline(t *testing.T) {
 	h := newHarness(t, time.Second)
 	// The acquisition was sent longer ago than the renew deadline, as when
 	// OnStartedLeading runs late.
-	h.term.renewed(time.Now().Add(-2 * time.Second))
+	h.term.renewed(time.Now().Add(-2*time.Second), 1)
 	h.term.start(context.Background())
 	if h.fileExists() || h.sig.status.get().IsLeader {
 		t.Error("signals raised although the renew deadline had passed")

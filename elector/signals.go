@@ -27,23 +27,33 @@ type signals struct {
 	leading bool
 }
 
-// lead raises the leader signals; renewed is when the acquiring write was
-// sent, deadline when the signals must be down unless renewed.
-func (s *signals) lead(renewed, deadline time.Time) {
+// lead raises the leader signals; renewed is when the first write of the
+// acquiring record was sent, deadline when the signals must be down unless
+// renewed, epoch the term's fencing token.
+func (s *signals) lead(renewed, deadline time.Time, epoch int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.leading {
 		return
 	}
-	now := time.Now()
 	s.leading = true
-	s.status.set(s.self, true, deadline, now)
-	if err := s.file.write(s.self, now, renewed); err != nil {
-		s.log.Error(err, "Cannot write the leader file; the application sees leadership over HTTP and the label only")
-	}
+	s.status.lead(epoch, deadline, time.Now())
+	s.writeFile(renewed)
 	s.metrics.setLeader(true)
 	s.label.set(RoleLeader)
-	s.log.Info("Became leader", "identity", s.self)
+	s.log.Info("Became leader", "identity", s.self, "epoch", epoch)
+}
+
+// writeFile writes the leader file from the HTTP state, unless that says
+// standby already (the deadline passed).
+func (s *signals) writeFile(renewed time.Time) {
+	st := s.status.get()
+	if !st.IsLeader {
+		return
+	}
+	if err := s.file.write(st, renewed); err != nil {
+		s.log.Error(err, "Cannot write the leader file; the application sees leadership over HTTP only")
+	}
 }
 
 // standby drops the leader signals, except that the label is only queued:
@@ -58,23 +68,24 @@ func (s *signals) standby(reason string) {
 		s.log.Error(err, "Cannot remove the leader file")
 	}
 	s.leading = false
-	s.status.set("", false, time.Time{}, time.Now())
+	s.status.follow("", time.Now())
 	s.metrics.setLeader(false)
 	s.label.set(RoleStandby)
 	s.log.Info("Stopped leading", "identity", s.self, "reason", reason)
 }
 
-// renewed moves the HTTP deadline and the leader file's modification time
-// after a renewal sent at at.
+// renewed moves the HTTP deadline after a renewal whose record was first
+// sent at at, and rewrites the leader file when its validUntil moves.
 func (s *signals) renewed(at, deadline time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.leading {
 		return
 	}
+	before := s.status.get().ValidUntil
 	s.status.extend(deadline)
-	if err := s.file.touch(at); err != nil {
-		s.log.Error(err, "Cannot touch the leader file")
+	if after := s.status.get().ValidUntil; before == nil || after == nil || !after.Equal(*before) {
+		s.writeFile(at)
 	}
 }
 
@@ -87,7 +98,7 @@ func (s *signals) observe(holder string) {
 	if s.leading || holder == s.self {
 		return
 	}
-	s.status.set(holder, false, time.Time{}, time.Now())
+	s.status.follow(holder, time.Now())
 }
 
 // syncLabel applies the wanted label now, bounded by timeout, even while

@@ -1,6 +1,7 @@
 package elector
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,13 +10,14 @@ import (
 	"time"
 )
 
-// stateFile is the leader file on the volume shared with the application.
-// It is written atomically, so a reader never sees a partial file: the
-// content goes to a temporary file in the same directory, which is then
-// renamed over the final name. Its modification time is the start of the
-// last successful renewal, so a reader that cannot rely on the sidecar being
-// alive (a killed sidecar cannot remove the file) can treat a file older
-// than the renew deadline as stale.
+// stateFile is the leader file on the volume shared with the application:
+// the JSON of GET /leader, validUntil included. It is written atomically,
+// so a reader never sees a partial file: the content goes to a temporary
+// file in the same directory, which is then renamed over the final name.
+// It is rewritten whenever a renewal moves validUntil, so a reader that
+// cannot rely on the sidecar being alive (a killed or stopped sidecar
+// cannot remove the file) treats a file whose validUntil has passed as
+// absent.
 type stateFile struct {
 	// path is the leader file; empty disables it.
 	path string
@@ -43,18 +45,22 @@ func newStateFile(dir string) stateFile {
 	return stateFile{path: filepath.Join(dir, LeaderFileName)}
 }
 
-// write creates the leader file holding the identity and the time it
-// became leader, with renewed as its modification time.
-func (f stateFile) write(identity string, since, renewed time.Time) error {
+// write replaces the leader file with st as JSON, the body of GET
+// /leader; its modification time is renewed, the first write of the record
+// last renewed.
+func (f stateFile) write(st Status, renewed time.Time) error {
 	if f.path == "" {
 		return nil
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("write leader file: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), "."+LeaderFileName+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write leader file: %w", err)
 	}
-	content := fmt.Sprintf("%s\n%s\n", identity, since.UTC().Format(time.RFC3339Nano))
-	_, werr := tmp.WriteString(content)
+	_, werr := tmp.Write(append(body, '\n'))
 	err = errors.Join(werr, tmp.Chmod(0o644), tmp.Close(), os.Chtimes(tmp.Name(), renewed, renewed))
 	if err != nil {
 		_ = os.Remove(tmp.Name())
@@ -63,18 +69,6 @@ func (f stateFile) write(identity string, since, renewed time.Time) error {
 	if err := os.Rename(tmp.Name(), f.path); err != nil {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("write leader file: %w", err)
-	}
-	return nil
-}
-
-// touch sets the modification time of an existing leader file to the last
-// successful renewal; it never creates the file.
-func (f stateFile) touch(renewed time.Time) error {
-	if f.path == "" {
-		return nil
-	}
-	if err := os.Chtimes(f.path, renewed, renewed); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("touch leader file: %w", err)
 	}
 	return nil
 }

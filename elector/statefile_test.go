@@ -11,29 +11,25 @@ func TestStateFile(t *testing.T) {
 	dir := t.TempDir()
 	f := newStateFile(dir)
 	since := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	until := since.Add(10 * time.Second)
+	st := Status{Leader: "app-0", Self: "app-0", IsLeader: true, Since: since, Epoch: 7 << 20, ValidUntil: &until}
 
 	renewed := since.Add(time.Second)
-	if err := f.write("app-0", since, renewed); err != nil {
+	if err := f.write(st, renewed); err != nil {
 		t.Fatalf("write: %v", err)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, LeaderFileName)); err != nil || !fi.ModTime().Equal(renewed) {
 		t.Errorf("leader file modification time %v (err %v), want the renewal %v", modTime(fi), err, renewed)
 	}
-	later := renewed.Add(time.Second)
-	if err := f.touch(later); err != nil {
-		t.Fatalf("touch: %v", err)
-	}
-	if fi, err := os.Stat(filepath.Join(dir, LeaderFileName)); err != nil || !fi.ModTime().Equal(later) {
-		t.Errorf("leader file modification time %v (err %v) after touch, want %v", modTime(fi), err, later)
-	}
 	got, err := os.ReadFile(filepath.Join(dir, LeaderFileName))
 	if err != nil {
 		t.Fatalf("read leader file: %v", err)
 	}
-	if want := "app-0\n2030-01-02T03:04:05Z\n"; string(got) != want {
+	want := `{"leader":"app-0","self":"app-0","isLeader":true,"since":"2030-01-02T03:04:05Z","epoch":7340032,"validUntil":"2030-01-02T03:04:15Z"}` + "\n"
+	if string(got) != want {
 		t.Errorf("leader file = %q, want %q", got, want)
 	}
-	if err := f.write("app-1", since, since); err != nil {
+	if err := f.write(st, since); err != nil {
 		t.Fatalf("overwrite: %v", err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -53,24 +49,18 @@ func TestStateFile(t *testing.T) {
 	if err := f.remove(); err != nil {
 		t.Errorf("removing a missing file: %v, want no error", err)
 	}
-	if err := f.touch(later); err != nil {
-		t.Errorf("touching a missing file: %v, want no error", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, LeaderFileName)); !os.IsNotExist(err) {
-		t.Errorf("touch created the leader file: %v", err)
-	}
 }
 
 func TestStateFileFailsInAMissingDirectory(t *testing.T) {
 	f := newStateFile(filepath.Join(t.TempDir(), "missing"))
-	if err := f.write("app-0", time.Now(), time.Now()); err == nil {
+	if err := f.write(Status{Self: "app-0"}, time.Now()); err == nil {
 		t.Error("write into a missing directory succeeded, want an error")
 	}
 }
 
 func TestStateFileDisabled(t *testing.T) {
 	f := newStateFile("")
-	if err := f.write("app-0", time.Now(), time.Now()); err != nil {
+	if err := f.write(Status{Self: "app-0"}, time.Now()); err != nil {
 		t.Errorf("write without a directory: %v, want a no-op", err)
 	}
 	if err := f.remove(); err != nil {

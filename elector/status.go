@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Status is the JSON body of GET /leader.
+// Status is the JSON body of GET /leader, and the content of the leader
+// file.
 type Status struct {
 	// Leader is the holder of the Lease as last observed; empty when unknown,
 	// e.g. right after this candidate lost the Lease.
@@ -15,20 +16,32 @@ type Status struct {
 	// Self is this candidate's identity.
 	Self string `json:"self"`
 	// IsLeader tells whether this candidate leads. It is the only field an
-	// application should act upon.
+	// application should act upon, and only until ValidUntil.
 	IsLeader bool `json:"isLeader"`
 	// Since is when Leader or IsLeader last changed (RFC 3339).
 	Since time.Time `json:"since"`
+	// Epoch is the fencing token of the leader's term, set while leading
+	// (0 otherwise): it grows with every change of leader of the Lease,
+	// also across a deleted and recreated Lease. Pass it with every write
+	// to a store that remembers the highest epoch it has seen and refuses
+	// lower ones: a leader that lost the Lease without knowing it (a long
+	// pause) is then refused.
+	Epoch int64 `json:"epoch"`
+	// ValidUntil is the leader's own deadline (RFC 3339), set while
+	// leading: past it, this candidate is no leader, whatever else it
+	// says, unless a renewal moved it. The leader file is valid only before
+	// it.
+	ValidUntil *time.Time `json:"validUntil,omitempty"`
 }
 
 // status holds the Status served over HTTP, safe for concurrent use. While
-// leading it also holds the renew deadline, and answers standby once it
-// has passed even if the process was too starved of CPU to run its
-// deadline timer yet.
+// leading it also holds the deadline, and answers standby once it has
+// passed even if the process was too starved of CPU to run its deadline
+// timer yet.
 type status struct {
 	mu       sync.RWMutex
 	cur      Status
-	deadline time.Time // while leading: last renewal + renew deadline
+	deadline time.Time // while leading: the term's deadline (monotonic)
 }
 
 func newStatus(self string, now time.Time) *status {
@@ -39,25 +52,44 @@ func newStatus(self string, now time.Time) *status {
 func (s *status) get() Status {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.cur.IsLeader && !time.Now().Before(s.deadline) {
-		return Status{Self: s.cur.Self, Since: s.deadline}
+	if !s.cur.IsLeader {
+		return s.cur
 	}
-	return s.cur
+	if !time.Now().Before(s.deadline) {
+		return Status{Self: s.cur.Self, Since: s.deadline.Round(0)}
+	}
+	st := s.cur
+	until := s.deadline.Round(0) // the wall-clock reading only
+	st.ValidUntil = &until
+	return st
 }
 
-// set records the leader and whether this candidate leads, and the renew
-// deadline while it does; Since moves only when leader or isLeader change.
-func (s *status) set(leader string, isLeader bool, deadline, now time.Time) {
+// lead records that this candidate leads in the term of epoch until
+// deadline.
+func (s *status) lead(epoch int64, deadline, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deadline = deadline
-	if s.cur.Leader == leader && s.cur.IsLeader == isLeader {
+	s.cur.Epoch = epoch
+	if s.cur.Leader == s.cur.Self && s.cur.IsLeader {
 		return
 	}
-	s.cur.Leader, s.cur.IsLeader, s.cur.Since = leader, isLeader, now
+	s.cur.Leader, s.cur.IsLeader, s.cur.Since = s.cur.Self, true, now
 }
 
-// extend moves the renew deadline after a renewal.
+// follow records that leader (maybe "": unknown) leads, not this candidate;
+// Since moves only when that changes.
+func (s *status) follow(leader string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deadline, s.cur.Epoch = time.Time{}, 0
+	if s.cur.Leader == leader && !s.cur.IsLeader {
+		return
+	}
+	s.cur.Leader, s.cur.IsLeader, s.cur.Since = leader, false, now
+}
+
+// extend moves the deadline after a renewal.
 func (s *status) extend(deadline time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

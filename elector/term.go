@@ -17,7 +17,8 @@ type term struct {
 	mu       sync.Mutex
 	deadline time.Time // first write of the last renewed record + renewDeadline; zero before acquiring
 	timer    *time.Timer
-	leading  bool // the signals were raised in this term
+	epoch    int64 // fencing token of the record last written
+	leading  bool  // the signals were raised in this term
 	ended    bool
 
 	endOnce sync.Once
@@ -28,12 +29,12 @@ func newTerm(renewDeadline time.Duration, sig *signals, cancel context.CancelFun
 }
 
 // renewed records a successful write of the Lease with this candidate as
-// holder; first is when the first write of the same record was sent, which
+// holder, of epoch; first is when the first write of the same record was sent, which
 // is no later than the moment any standby can have seen that record. A
 // renewal that comes back after the deadline passed ends the term instead:
 // the signals may already have answered standby, and a term's leadership
 // is one unbroken interval.
-func (t *term) renewed(first time.Time) {
+func (t *term) renewed(first time.Time, epoch int64) {
 	t.mu.Lock()
 	if t.ended {
 		t.mu.Unlock()
@@ -45,7 +46,7 @@ func (t *term) renewed(first time.Time) {
 		return
 	}
 	defer t.mu.Unlock()
-	t.deadline = first.Add(t.renewDeadline)
+	t.deadline, t.epoch = first.Add(t.renewDeadline), epoch
 	wait := time.Until(t.deadline)
 	if t.timer == nil {
 		t.timer = time.AfterFunc(wait, t.expire)
@@ -66,7 +67,7 @@ func (t *term) start(ctx context.Context) {
 		return
 	}
 	t.leading = true
-	t.sig.lead(t.deadline.Add(-t.renewDeadline), t.deadline)
+	t.sig.lead(t.deadline.Add(-t.renewDeadline), t.deadline, t.epoch)
 }
 
 // isLeading reports whether this term raised the leader signals.

@@ -128,7 +128,7 @@ func applyElection(d *appsv1.Deployment, o ElectorOptions) ([]string, error) {
 		return nil, err
 	}
 	_, injected := d.Spec.Template.Annotations[AnnotationInjected]
-	if err := checkClashes(&d.Spec.Template.Spec, injected); err != nil {
+	if err := checkClashes(&d.Spec.Template.Spec, injected, cfg.port); err != nil {
 		return nil, err
 	}
 	t := d.Spec.Template.DeepCopy()
@@ -147,9 +147,16 @@ func applyElection(d *appsv1.Deployment, o ElectorOptions) ([]string, error) {
 			"singleton: the leader-election sidecar %s was brought back in line with the policy and the singleton.dev/ annotations (the pod template had drifted from it)",
 			ElectorContainerName))
 	} else {
-		warnings = append(warnings, fmt.Sprintf(
+		w := fmt.Sprintf(
 			"singleton: injected the leader-election sidecar %s as %s (image %s, lease %q), the volume %s, and %s and %s in every app container",
-			ElectorContainerName, kind, o.Image, cfg.leaseName, StateVolumeName, EnvLeaderURL, EnvLeaderFile))
+			ElectorContainerName, kind, o.Image, cfg.leaseName, StateVolumeName, EnvLeaderURL, EnvLeaderFile)
+		if d.Spec.Template.Spec.HostNetwork {
+			w += fmt.Sprintf("; with hostNetwork the sidecar listens on the node's 127.0.0.1:%d, declared as a host port, so two replicas never share a node", cfg.port)
+		}
+		if needsToken(&d.Spec.Template.Spec) {
+			w += fmt.Sprintf("; the Pod opts out of its ServiceAccount token, so the sidecar alone mounts the projected token volume %s", sidecar.TokenVolumeName)
+		}
+		warnings = append(warnings, w)
 	}
 	if w := oneReplicaWarning(d); w != "" {
 		warnings = append(warnings, w)
@@ -185,7 +192,7 @@ func stripElection(d *appsv1.Deployment) []string {
 	s := &t.Spec
 	s.InitContainers = without(s.InitContainers, containerName, ElectorContainerName)
 	s.Containers = without(s.Containers, containerName, ElectorContainerName)
-	s.Volumes = without(s.Volumes, volumeName, StateVolumeName)
+	s.Volumes = without(s.Volumes, volumeName, StateVolumeName, sidecar.TokenVolumeName)
 	for i := range s.Containers {
 		c := &s.Containers[i]
 		c.VolumeMounts = without(c.VolumeMounts, mountName, StateVolumeName)
@@ -198,7 +205,7 @@ func stripElection(d *appsv1.Deployment) []string {
 
 // checkClashes refuses a pod template that already uses a name or place of
 // the contract for something the webhook did not inject.
-func checkClashes(s *corev1.PodSpec, injected bool) error {
+func checkClashes(s *corev1.PodSpec, injected bool, port int) error {
 	const notOurs = "that the webhook did not inject (the pod template has no " + AnnotationInjected + " annotation)"
 	if !injected {
 		for _, list := range []struct {
@@ -230,9 +237,9 @@ func checkClashes(s *corev1.PodSpec, injected bool) error {
 			}
 		}
 		for _, p := range c.Ports {
-			if p.ContainerPort == ElectorPort {
-				return clashError("container %q declares port %d, where the leader-election sidecar listens: use another port",
-					c.Name, ElectorPort)
+			if int(p.ContainerPort) == port || int(p.HostPort) == port {
+				return clashError("container %q declares port %d, where the leader-election sidecar listens on 127.0.0.1: use another port",
+					c.Name, port)
 			}
 		}
 	}

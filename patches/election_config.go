@@ -3,6 +3,7 @@ package patches
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ const LeaderServiceSuffix = "-leader"
 // electionConfig is what the annotations and the policy ask of the sidecar.
 type electionConfig struct {
 	leaseName     string
+	port          int // of GET /leader on 127.0.0.1
 	leaseDuration time.Duration
 	renewDeadline time.Duration
 	retryPeriod   time.Duration
@@ -56,7 +58,33 @@ func parseElection(d *appsv1.Deployment, o ElectorOptions) (electionConfig, erro
 		return cfg, err
 	}
 	cfg.leaseDuration, cfg.renewDeadline, cfg.retryPeriod = lease.value, renew.value, retry.value
+	cfg.port = ElectorPort
+	if d.Spec.Template.Spec.HostNetwork {
+		cfg.port = HostNetworkPort(cfg.leaseName)
+	}
 	return cfg, nil
+}
+
+// Ports of the sidecar in Pods with hostNetwork: true.
+const (
+	// HostNetworkPortBase is the first port HostNetworkPort returns.
+	HostNetworkPortBase = 18910
+	// HostNetworkPorts is how many ports HostNetworkPort spreads over.
+	HostNetworkPorts = 1000
+)
+
+// HostNetworkPort is the sidecar's port in a Pod with hostNetwork: true,
+// whose 127.0.0.1 is the node's: derived from the Lease name, so the
+// sidecars of different Deployments on one node rarely ask for the same
+// port, in 18910-19909, above the usual ports of node agents and below the
+// NodePort and ephemeral ranges. The sidecar declares it as a host port,
+// so the scheduler never places two Pods that use it on one node: two
+// replicas of a Deployment never share a node, and a rare collision with
+// another Deployment only keeps their Pods apart.
+func HostNetworkPort(leaseName string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(leaseName))
+	return HostNetworkPortBase + int(h.Sum32()%HostNetworkPorts)
 }
 
 // LeaderServiceWanted reports whether a Deployment's annotations ask for a

@@ -2,11 +2,9 @@ package patches
 
 import (
 	"slices"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 )
@@ -25,6 +23,10 @@ const (
 	stateVolumeSize = "1Mi"
 	// electorUID is the "nonroot" user of distroless images.
 	electorUID = 65532
+	// tokenExpirySeconds is the lifetime of the sidecar's projected token,
+	// the one the API server gives automatic tokens; the kubelet renews it
+	// at 80%, and client-go rereads the file.
+	tokenExpirySeconds = 3607
 )
 
 // inject writes the sidecar, its volume, the app's mounts and environment,
@@ -36,7 +38,7 @@ func inject(t *corev1.PodTemplateSpec, cfg electionConfig, o ElectorOptions) {
 	}
 	t.Annotations[AnnotationInjected] = o.Version
 	s := &t.Spec
-	c := electorContainer(cfg, o)
+	c := electorContainer(cfg, o, s)
 	if o.PlainContainer {
 		s.InitContainers = without(s.InitContainers, containerName, ElectorContainerName)
 		s.Containers = put(s.Containers, c, containerName)
@@ -45,6 +47,11 @@ func inject(t *corev1.PodTemplateSpec, cfg electionConfig, o ElectorOptions) {
 		s.InitContainers = put(s.InitContainers, c, containerName)
 	}
 	s.Volumes = put(s.Volumes, stateVolume(), volumeName)
+	if needsToken(s) {
+		s.Volumes = put(s.Volumes, tokenVolume(), volumeName)
+	} else {
+		s.Volumes = without(s.Volumes, volumeName, sidecar.TokenVolumeName)
+	}
 	for i := range s.Containers {
 		app := &s.Containers[i]
 		if app.Name == ElectorContainerName {
@@ -52,33 +59,40 @@ func inject(t *corev1.PodTemplateSpec, cfg electionConfig, o ElectorOptions) {
 		}
 		app.VolumeMounts = put(app.VolumeMounts, corev1.VolumeMount{
 			Name: StateVolumeName, MountPath: StateDir, ReadOnly: true}, mountName)
-		app.Env = put(app.Env, corev1.EnvVar{Name: EnvLeaderURL, Value: sidecar.LeaderURL(ElectorPort)}, envName)
+		app.Env = put(app.Env, corev1.EnvVar{Name: EnvLeaderURL, Value: sidecar.LeaderURL(cfg.port)}, envName)
 		app.Env = put(app.Env, corev1.EnvVar{Name: EnvLeaderFile, Value: LeaderFile}, envName)
 	}
+}
+
+// sidecarConfig is the contract's view of what the annotations asked.
+func (cfg electionConfig) sidecarConfig() sidecar.Config {
+	c := sidecar.Defaults(func(string) (string, bool) { return "", false })
+	c.LeaseName = cfg.leaseName
+	c.Timings = sidecar.Timings{LeaseDuration: cfg.leaseDuration, RenewDeadline: cfg.renewDeadline, RetryPeriod: cfg.retryPeriod}
+	c.Port = cfg.port
+	return c
 }
 
 // electorContainer is the sidecar, with every field the API server would
 // default set explicitly, so the stored object equals it and a later pass
 // (reinvocation, drift controller) finds nothing to change.
-func electorContainer(cfg electionConfig, o ElectorOptions) corev1.Container {
+//
+// It has no probes: kubelet probes reach the Pod IP, and the sidecar
+// serves on 127.0.0.1 only. It exits when it cannot go on, and a sidecar
+// that hangs cannot mislead: GET /leader checks the deadline on every
+// request, and the leader file carries it. It declares a port only with
+// hostNetwork, where the port is the node's: declared, it is a host port,
+// and the scheduler never puts two Pods that declare it on one node.
+func electorContainer(cfg electionConfig, o ElectorOptions, pod *corev1.PodSpec) corev1.Container {
 	c := corev1.Container{
 		Name:            ElectorContainerName,
 		Image:           o.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args: []string{
-			"elect",
-			"--lease-name=" + cfg.leaseName,
-			"--lease-duration=" + cfg.leaseDuration.String(),
-			"--renew-deadline=" + cfg.renewDeadline.String(),
-			"--retry-period=" + cfg.retryPeriod.String(),
-			"--listen-address=:" + strconv.Itoa(ElectorPort),
-			"--state-dir=" + StateDir,
-		},
+		Args:            cfg.sidecarConfig().Args(),
 		Env: []corev1.EnvVar{
-			fieldEnv("POD_NAME", "metadata.name"),
-			fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+			fieldEnv(sidecar.EnvPodName, "metadata.name"),
+			fieldEnv(sidecar.EnvPodNamespace, "metadata.namespace"),
 		},
-		Ports: []corev1.ContainerPort{{Name: "elector", ContainerPort: ElectorPort, Protocol: corev1.ProtocolTCP}},
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{
 				corev1.ResourceCPU:    resource.MustParse(electorCPURequest),
@@ -86,14 +100,18 @@ func electorContainer(cfg electionConfig, o ElectorOptions) corev1.Container {
 			},
 			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(electorMemoryLimit)},
 		},
-		// Both probes ask /healthz, which answers 200 on standbys too: a
-		// standby is healthy and ready, only the app decides what it serves.
-		LivenessProbe:            healthProbe(),
-		ReadinessProbe:           healthProbe(),
 		VolumeMounts:             []corev1.VolumeMount{{Name: StateVolumeName, MountPath: StateDir}},
 		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 		SecurityContext:          restricted(),
+	}
+	if pod.HostNetwork {
+		port := int32(cfg.port)
+		c.Ports = []corev1.ContainerPort{{Name: "elector", ContainerPort: port, HostPort: port, Protocol: corev1.ProtocolTCP}}
+	}
+	if needsToken(pod) {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+			Name: sidecar.TokenVolumeName, MountPath: sidecar.TokenMountPath, ReadOnly: true})
 	}
 	if !o.PlainContainer {
 		always := corev1.ContainerRestartPolicyAlways
@@ -102,20 +120,31 @@ func electorContainer(cfg electionConfig, o ElectorOptions) corev1.Container {
 	return c
 }
 
+// needsToken reports whether the Pod opts out of the automatic
+// ServiceAccount token, so the sidecar needs a token of its own.
+func needsToken(s *corev1.PodSpec) bool {
+	return s.AutomountServiceAccountToken != nil && !*s.AutomountServiceAccountToken
+}
+
+// tokenVolume is what the API server would mount for an automatic token (a
+// bound, expiring ServiceAccount token, the cluster's CA, the namespace),
+// with its defaults written out; only the sidecar mounts it.
+func tokenVolume() corev1.Volume {
+	mode, expiry := int32(0o644), int64(tokenExpirySeconds)
+	return corev1.Volume{Name: sidecar.TokenVolumeName, VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{DefaultMode: &mode, Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &expiry}},
+			{ConfigMap: &corev1.ConfigMapProjection{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{
+				Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
+		}}}}
+}
+
 func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}}
-}
-
-func healthProbe() *corev1.Probe {
-	return &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: "/healthz", Port: intstr.FromInt32(ElectorPort), Scheme: corev1.URISchemeHTTP}},
-		TimeoutSeconds:   1,
-		PeriodSeconds:    10,
-		SuccessThreshold: 1,
-		FailureThreshold: 3,
-	}
 }
 
 // restricted is a security context that passes Pod Security "restricted".

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/singleton-webhook/singleton-webhook/elector"
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 )
 
 // electFlags are the flags of `singleton-webhook elect`.
@@ -28,19 +29,10 @@ func parseElect(args []string, stderr io.Writer) (*electFlags, error) {
 	// Errors such as an unreachable API server repeat every retry period:
 	// no stack traces unless asked for with --zap-stacktrace-level.
 	f := &electFlags{zap: zap.Options{StacktraceLevel: zapcore.PanicLevel}}
-	c := &f.cfg
 	fs := flag.NewFlagSet("elect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.LeaseName, "lease-name", "", "name of the coordination.k8s.io/v1 Lease the candidates share (required)")
-	fs.StringVar(&c.LeaseNamespace, "lease-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the Lease; default $POD_NAMESPACE")
-	fs.StringVar(&c.Identity, "identity", os.Getenv("POD_NAME"), "this candidate's identity in the Lease; default $POD_NAME")
-	fs.DurationVar(&c.LeaseDuration, "lease-duration", elector.DefaultLeaseDuration, "how long standbys wait after the last renewal they saw before taking over (whole seconds)")
-	fs.DurationVar(&c.RenewDeadline, "renew-deadline", elector.DefaultRenewDeadline, "how long the leader keeps its signals after its last successful renewal")
-	fs.DurationVar(&c.RetryPeriod, "retry-period", elector.DefaultRetryPeriod, "pause between two attempts to acquire or renew")
-	fs.StringVar(&c.ListenAddress, "listen-address", elector.DefaultListenAddress, "address of GET /leader, /healthz and /metrics")
-	fs.StringVar(&c.StateDir, "state-dir", elector.DefaultStateDir, `directory of the "leader" file, present only while leading`)
-	fs.StringVar(&c.PodName, "pod-name", os.Getenv("POD_NAME"), "Pod whose label singleton.dev/role is kept at leader|standby; default $POD_NAME; empty disables the label")
-	fs.BoolVar(&c.WatchLease, "lease-watch", true, "watch the Lease so standbys take over as soon as it is released (needs the watch verb on leases)")
+	contract := sidecar.BindFlags(fs, os.LookupEnv) // the flags the webhook injects
+	fs.StringVar(&f.cfg.PodName, "pod-name", os.Getenv("POD_NAME"), "Pod whose label singleton.dev/role is kept at leader|standby; default $POD_NAME; empty disables the label")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: $KUBECONFIG, else the in-cluster config")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -49,8 +41,14 @@ func parseElect(args []string, stderr io.Writer) (*electFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, usageError("elect: unexpected argument %q", fs.Arg(0))
 	}
-	c.PodNamespace = os.Getenv("POD_NAMESPACE")
-	if err := c.Validate(); err != nil {
+	sc, err := contract.Config()
+	if err != nil {
+		return nil, usageError("elect: %w", err)
+	}
+	podName := f.cfg.PodName
+	f.cfg = elector.ConfigFrom(sc)
+	f.cfg.PodName, f.cfg.PodNamespace = podName, os.Getenv("POD_NAMESPACE")
+	if err := f.cfg.Validate(); err != nil {
 		return nil, usageError("elect: %w", err)
 	}
 	return f, nil

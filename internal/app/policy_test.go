@@ -62,9 +62,9 @@ func TestPolicyFlagsRefused(t *testing.T) {
 		"a zero retry period, not taken for the default": {
 			[]string{"--default-retry-period=0s"}, timings + "retry period 0s must be greater than zero"},
 		"a lease duration not above the renew deadline": {
-			[]string{"--default-lease-duration=10s"}, timings + "lease duration 10s must be greater than renew deadline 10s"},
+			[]string{"--default-lease-duration=10s"}, timings + "renew deadline 10s must be at most lease duration 10s − 450ms = 9.55s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)"},
 		"a renew deadline within the jitter of the retry period": {
-			[]string{"--default-retry-period=9s"}, timings + "renew deadline 10s must be greater than 1.2 × retry period 9s = 10.8s"},
+			[]string{"--default-retry-period=9s"}, timings + "renew deadline 10s must be greater than 1s + 1.2 × retry period 9s = 11.8s (the Lease record shows renewals to the second: the leader must renew within its renew deadline less a second)"},
 		"a lease duration in fractions of a second": {
 			[]string{"--default-lease-duration=15500ms"}, timings + "lease duration 15.5s must be a whole number of seconds (the Lease stores seconds)"},
 	}
