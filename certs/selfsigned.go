@@ -2,6 +2,7 @@ package certs
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -94,10 +96,19 @@ func NewSelfSigned(hosts []string) (*SelfSigned, error) {
 	return s, nil
 }
 
+var _ Source = (*SelfSigned)(nil)
+
 // GetCertificate serves the generated certificate; it fits tls.Config.
 func (s *SelfSigned) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return &s.Certificate, nil
 }
+
+// Start implements Source: the certificate in memory never changes, so
+// there is nothing to keep current.
+func (s *SelfSigned) Start(context.Context) error { return nil }
+
+// Check implements Source: the certificate is always there.
+func (s *SelfSigned) Check(*http.Request) error { return nil }
 
 func serial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))

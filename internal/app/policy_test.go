@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
@@ -17,7 +18,7 @@ func parsePolicy(t *testing.T, args ...string) (patches.Policy, error) {
 	var pf policyFlags
 	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	pf.bind(fs, testVersion)
+	pf.bind(fs, testutil.TestVersion)
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %q: %v", args, err)
 	}
@@ -30,7 +31,7 @@ func TestPolicyFlagDefaults(t *testing.T) {
 		t.Fatalf("defaults refused: %v", err)
 	}
 	want := patches.Policy{DefaultMode: patches.ModeReplicas, Elector: patches.ElectorOptions{
-		Image: patches.DefaultImageRepository + ":" + testVersion, Version: testVersion,
+		Image: patches.DefaultImageRepository + ":" + testutil.TestVersion, Version: testutil.TestVersion,
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 	}}
 	if p != want {

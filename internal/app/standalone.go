@@ -6,74 +6,44 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/singleton-webhook/singleton-webhook/certs"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
 
-// readyChecks are the readiness checks of serve: the admission server
-// completes a TLS handshake (so a certificate is being served), and, with
-// certificate files, those files held a valid certificate.
-func readyChecks(srv ctrlwebhook.Server, cert *webhook.ServingCert) map[string]healthz.Checker {
-	checks := map[string]healthz.Checker{"webhook": srv.StartedChecker()}
-	if cert != nil {
-		checks["serving-cert"] = cert.Check
-	}
-	return checks
-}
-
-// startServingCert loads and watches the serving certificate files in the
-// background; the returned function stops it and waits. A nil cert (the
-// in-memory certificate of --self-signed) has nothing to start.
-func startServingCert(ctx context.Context, cert *webhook.ServingCert) func() {
-	if cert == nil {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := cert.Start(ctx); err != nil {
-			logf.FromContext(ctx).Error(err, "watch serving certificate")
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
-// serveStandalone runs the admission server, the probes and the metrics
-// without a manager. When ctx is done it stops accepting connections, lets
-// in-flight reviews finish, and returns within --graceful-shutdown-timeout.
-func serveStandalone(ctx context.Context, f *serveFlags, srv ctrlwebhook.Server, h webhook.Handlers, cert *webhook.ServingCert) error {
-	// A registry of its own: controller-runtime's global one still holds
-	// the admission server's request metrics, served alongside.
-	reg := prometheus.NewRegistry()
-	m, err := webhook.NewMetrics(reg)
+// runStandalone runs the admission server, the probes and the metrics
+// (plain HTTP) without a manager. When ctx is done it stops accepting
+// connections, lets in-flight reviews finish, and returns within
+// c.GracefulShutdown.
+func runStandalone(ctx context.Context, c *ServeConfig) error {
+	srv := newWebhookServer(c)
+	m, err := webhook.NewMetrics(crmetrics.Registry)
 	if err != nil {
 		return err
 	}
+	h := webhook.NewHandlers(c.Policy, nil)
 	h.Metrics = m
 	h.Register(srv)
+	defer startCert(ctx, c.Cert)()
 
 	probes := http.NewServeMux()
 	probes.Handle("/healthz", http.StripPrefix("/healthz", &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}))
-	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks(srv, cert)}))
-	servers := map[string]http.Handler{f.probeAddress: probes}
-	if f.metricsAddress != "0" {
+	probes.Handle("/readyz", http.StripPrefix("/readyz", &healthz.Handler{Checks: readyChecks(srv, c.Cert)}))
+	servers := map[string]http.Handler{}
+	if c.ProbeAddress != "0" {
+		servers[c.ProbeAddress] = probes
+	}
+	if c.MetricsAddress != "0" {
 		metrics := http.NewServeMux()
-		metrics.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, withoutOurs(crmetrics.Registry)},
-			promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-		servers[f.metricsAddress] = metrics
+		metrics.Handle("/metrics", promhttp.HandlerFor(crmetrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+		servers[c.MetricsAddress] = metrics
 	}
 	side, err := listenAll(servers)
 	if err != nil {
@@ -91,15 +61,15 @@ func serveStandalone(ctx context.Context, f *serveFlags, srv ctrlwebhook.Server,
 	select {
 	case <-ctx.Done():
 	case err := <-hookDone:
-		shutdownAll(side, f.gracefulStop)
+		shutdownAll(side, c.GracefulShutdown)
 		return fmt.Errorf("serve admission: %w", err)
 	case err := <-sideErr:
 		cancel()
-		shutdownAll(side, f.gracefulStop)
+		shutdownAll(side, c.GracefulShutdown)
 		<-hookDone
 		return err
 	}
-	return drain(hookDone, side, f.gracefulStop)
+	return drain(hookDone, side, c.GracefulShutdown)
 }
 
 // drain waits for the admission server, whose context is done, to finish
@@ -160,15 +130,16 @@ func shutdownAll(side []*sideServer, grace time.Duration) {
 	wg.Wait()
 }
 
-// withoutOurs gathers g without the product's own metric families. In a
-// process that also ran `serve` in manager mode (tests do), controller-
-// runtime's global registry holds a second set of them, which would make
-// every scrape fail as duplicates.
-func withoutOurs(g prometheus.Gatherer) prometheus.Gatherer {
-	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		mfs, err := g.Gather()
-		return slices.DeleteFunc(mfs, func(mf *dto.MetricFamily) bool {
-			return strings.HasPrefix(mf.GetName(), webhook.MetricsPrefix)
-		}), err
-	})
+// startCert keeps the serving certificate current in the background; the
+// returned function stops it and waits.
+func startCert(ctx context.Context, cert certs.Source) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := cert.Start(ctx); err != nil {
+			logf.FromContext(ctx).Error(err, "watch serving certificate")
+		}
+	}()
+	return func() { cancel(); <-done }
 }

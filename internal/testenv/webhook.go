@@ -4,19 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/singleton-webhook/singleton-webhook/controllers"
+	"github.com/singleton-webhook/singleton-webhook/certs"
+	"github.com/singleton-webhook/singleton-webhook/internal/app"
 	"github.com/singleton-webhook/singleton-webhook/patches"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
@@ -24,30 +23,17 @@ import (
 // readyTimeout bounds each wait of StartWebhook.
 const readyTimeout = 30 * time.Second
 
-// SetupFunc registers admission handlers on the webhook server and
-// controllers on the manager that hosts it.
-type SetupFunc func(mgr ctrl.Manager, srv ctrlwebhook.Server) error
-
-// ProductSetup is what `singleton-webhook serve` runs but the election
-// controllers: the product's handlers (scale parents read from the manager's
-// metadata-only cache) and the drift controller. The election suite runs
-// those controllers itself, as the webhook's ServiceAccount, to test their
-// RBAC; suites that add controllers call ProductSetup from their own
-// SetupFunc.
-func ProductSetup(p patches.Policy) SetupFunc {
-	return func(mgr ctrl.Manager, srv ctrlwebhook.Server) error {
-		webhook.NewHandlers(p, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())).Register(srv)
-		return controllers.SetupDrift(mgr, p)
-	}
-}
-
 // WebhookOptions configure StartWebhook.
 type WebhookOptions struct {
-	// Policy is the cluster-wide policy of the default setup.
+	// Policy is the cluster-wide policy, as serve's policy flags give it.
 	Policy patches.Policy
-	// Setup replaces ProductSetup(Policy): a no-op handler set registered at
-	// the same paths for benchmarks, or the product plus more controllers.
-	Setup SetupFunc
+	// Controllers are the controllers to run, as serve's --controllers;
+	// nil: all of them. The election suite runs the election controller
+	// itself, as the webhook's ServiceAccount, to test its RBAC.
+	Controllers []string
+	// WrapServer, if set, wraps the webhook server the handlers register
+	// on, e.g. to close every connection after its response.
+	WrapServer func(ctrlwebhook.Server) ctrlwebhook.Server
 	// CertDir serves tls.crt and tls.key from this directory instead of
 	// Env.CertDir, e.g. a certificate cert-manager issued. The server reloads
 	// them when they change, as in production.
@@ -63,10 +49,10 @@ type Webhook struct {
 	done   chan error
 }
 
-// StartWebhook starts the webhook and waits until it serves. With the
-// default setup and the configuration installed, it also waits until the API
-// server mutates through it (WaitForMutation); a custom Setup only waits for
-// the server to accept TLS connections. t.Cleanup stops it.
+// StartWebhook starts the webhook and waits until it serves and its
+// Deployment metadata cache has synced; with the configuration installed, it
+// also waits until the API server mutates through it (WaitForMutation).
+// t.Cleanup stops it.
 func (e *Env) StartWebhook(t testing.TB, opts WebhookOptions) *Webhook {
 	t.Helper()
 	w := &Webhook{env: e, opts: opts}
@@ -114,45 +100,45 @@ func (w *Webhook) Stop(t testing.TB) {
 	}
 }
 
+// newManager builds the webhook as `serve` does (app.NewManager and
+// app.Setup), on the loopback address, without metrics and probe servers.
 func (w *Webhook) newManager() (ctrlwebhook.Server, ctrl.Manager, error) {
 	certDir := w.opts.CertDir
 	if certDir == "" {
 		certDir = w.env.CertDir
 	}
-	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Host:    "127.0.0.1",
-		Port:    w.env.WebhookPort,
-		CertDir: certDir,
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.MinVersion = tls.VersionTLS12
-			c.NextProtos = []string{"http/1.1"}
-		}},
-	})
-	skipNameValidation := true // a restart registers the same controller names again
-	mgr, err := ctrl.NewManager(w.env.Config, ctrl.Options{
-		Scheme:                 clientgoscheme.Scheme,
-		WebhookServer:          srv,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
-		Controller:             config.Controller{SkipNameValidation: &skipNameValidation},
-	})
+	ctrls := w.opts.Controllers
+	if ctrls == nil {
+		ctrls = app.ControllerNames()
+	}
+	cfg := &app.ServeConfig{
+		WebhookHost:      "127.0.0.1",
+		WebhookPort:      w.env.WebhookPort,
+		Cert:             certs.NewFiles(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")),
+		TLS:              webhook.TLSOptions{MinVersion: tls.VersionTLS12},
+		ProbeAddress:     "0",
+		MetricsAddress:   "0",
+		GracefulShutdown: readyTimeout,
+		Controllers:      ctrls,
+		Policy:           w.opts.Policy,
+	}
+	// A restart registers the same controller names again.
+	mgr, err := app.NewManager(w.env.Config, cfg, func(o *ctrl.Options) { o.Controller.SkipNameValidation = ptr.To(true) })
 	if err != nil {
-		return nil, nil, fmt.Errorf("create webhook manager: %w", err)
+		return nil, nil, err
 	}
-	setup := w.opts.Setup
-	if setup == nil {
-		setup = ProductSetup(w.opts.Policy)
+	srv := mgr.GetWebhookServer()
+	if w.opts.WrapServer != nil {
+		srv = w.opts.WrapServer(srv)
 	}
-	// GetWebhookServer adds srv to the manager's runnables, so it starts.
-	if err := setup(mgr, mgr.GetWebhookServer()); err != nil {
+	if err := app.Setup(mgr, srv, cfg); err != nil {
 		return nil, nil, fmt.Errorf("set up webhook: %w", err)
 	}
-	return srv, mgr, nil
+	return mgr.GetWebhookServer(), mgr, nil
 }
 
-// waitReady waits for the server to accept connections and, with the
-// default setup, for the Deployment metadata cache to sync and the API
+// waitReady waits for the server to accept connections, the Deployment
+// metadata cache to sync and, with the configuration installed, the API
 // server to mutate through the webhook.
 func (w *Webhook) waitReady(srv ctrlwebhook.Server, mgr ctrl.Manager) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
@@ -167,9 +153,6 @@ func (w *Webhook) waitReady(srv ctrlwebhook.Server, mgr ctrl.Manager) error {
 			return fmt.Errorf("start webhook: %w (last: %w)", ctx.Err(), err)
 		case <-time.After(20 * time.Millisecond):
 		}
-	}
-	if w.opts.Setup != nil {
-		return nil
 	}
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))

@@ -17,14 +17,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/singleton-webhook/singleton-webhook/controllers"
 	"github.com/singleton-webhook/singleton-webhook/internal/benchdata"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
-	"github.com/singleton-webhook/singleton-webhook/patches"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
 
@@ -49,6 +46,21 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(w, r)
 }
 
+// countingServer counts, in deployments, the requests of the product's
+// Deployment handler registered on it.
+type countingServer struct {
+	ctrlwebhook.Server
+	deployments *counting
+}
+
+func (s countingServer) Register(path string, h http.Handler) {
+	if path == webhook.DeploymentPath {
+		s.deployments.next = h
+		h = s.deployments
+	}
+	s.Server.Register(path, h)
+}
+
 // TestAPIServerLatency measures what the webhook adds to Deployment CREATEs
 // through a real kube-apiserver: no webhook, a no-op controller-runtime
 // webhook registered with the project's own configuration (the floor every
@@ -57,13 +69,9 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestAPIServerLatency(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{SkipWebhookConfiguration: true})
 	ours := &counting{}
-	env.StartWebhook(t, testenv.WebhookOptions{Setup: func(mgr ctrl.Manager, srv ctrlwebhook.Server) error {
-		routes := webhook.NewHandlers(patches.Policy{}, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())).Routes()
-		ours.next = routes[webhook.DeploymentPath]
-		srv.Register(webhook.DeploymentPath, ours)
-		srv.Register(webhook.ScalePath, routes[webhook.ScalePath])
-		return controllers.SetupDrift(mgr, patches.Policy{})
-	}})
+	env.StartWebhook(t, testenv.WebhookOptions{
+		WrapServer: func(srv ctrlwebhook.Server) ctrlwebhook.Server { return countingServer{Server: srv, deployments: ours} },
+	})
 	noop, noopURL := startNoop(t, env, allowAll{})
 	patching, patchingURL := startNoop(t, env, patchOne{})
 	if _, err := env.Clientset.CoreV1().Namespaces().Create(context.Background(),

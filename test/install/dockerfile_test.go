@@ -12,7 +12,7 @@ import (
 
 // TestDockerfileBuildsLikeMake checks that the Dockerfile's binary and the
 // binaries of `make image` are built exactly as `make build` builds
-// bin/singleton-webhook, the binary the integration tier runs (buildProduct
+// bin/singleton-webhook, the binary the integration tier runs (testutil.Product
 // uses the same flags), for the target platform, and that the Dockerfile's
 // final stage is the distroless non-root base. The Dockerfile cannot be
 // built here, so its recipe is compared instead.

@@ -42,6 +42,8 @@ func webhookAccess() map[string]access {
 		"the elector RBAC controller binds singleton-elector":    {group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "bind", name: "singleton-elector", allowed: true},
 		"the leader Service controller creates Services":         {resource: "services", verb: "create", namespace: "team-a", allowed: true},
 		"the leader Service controller watches Services":         {resource: "services", verb: "watch", allowed: true},
+		"/metrics checks a scraper's token":                      {group: "authentication.k8s.io", resource: "tokenreviews", verb: "create", allowed: true},
+		"/metrics checks a scraper's access":                     {group: "authorization.k8s.io", resource: "subjectaccessreviews", verb: "create", allowed: true},
 		"no Secret is read: the certificate is a mounted volume": {resource: "secrets", verb: "get", namespace: "singleton-system"},
 		"no Deployment is created":                               {group: "apps", resource: "deployments", verb: "create", namespace: "team-a"},
 		"no Deployment is deleted":                               {group: "apps", resource: "deployments", verb: "delete", namespace: "team-a"},

@@ -3,16 +3,13 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +25,7 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/controllers"
 	"github.com/singleton-webhook/singleton-webhook/internal/certmanager"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
@@ -55,7 +53,7 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	}
 	env := testenv.Start(t, testenv.Options{CRDDirectoryPaths: []string{crds}, SkipWebhookConfiguration: true})
 	in := renderInstall(t)
-	bin := buildProduct(t)
+	bin := testutil.Product(t)
 	var objs []*unstructured.Unstructured
 	for _, o := range in.objects {
 		// Installed below, pointing at the local binary instead of a Service.
@@ -69,7 +67,7 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	probe := freeAddr(t)
+	probe := testutil.FreeAddr(t)
 	args := append(expandArgs(webhookContainer(t, in)),
 		"--kubeconfig="+serviceAccountKubeconfig(t, env),
 		"--webhook-cert-path="+env.CertDir,
@@ -172,24 +170,6 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond wait.Condition
 	}
 }
 
-// buildProduct builds the binary with the flags of `make build` and the
-// Dockerfile.
-func buildProduct(t *testing.T) string {
-	t.Helper()
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "singleton-webhook")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=v0.0.0-test", "-o", bin, ".")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the product binary: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // expandArgs returns the container's args with $(VAR) references to its env
 // expanded, as the kubelet does.
 func expandArgs(c corev1.Container) []string {
@@ -224,29 +204,11 @@ func serviceAccountKubeconfig(t *testing.T, env *testenv.Env) string {
 	return path
 }
 
-// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runProduct starts the binary; t.Cleanup stops it with SIGTERM, as the
 // kubelet would, and logs what it printed.
-func runProduct(t *testing.T, bin string, args []string) (*syncBuffer, int) {
+func runProduct(t *testing.T, bin string, args []string) (*testutil.SyncBuffer, int) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -297,7 +259,7 @@ func checkMemory(t *testing.T, pid int, c corev1.Container) {
 }
 
 // waitReady polls the readiness probe the Deployment uses.
-func waitReady(ctx context.Context, t *testing.T, url string, logs *syncBuffer) {
+func waitReady(ctx context.Context, t *testing.T, url string, logs *testutil.SyncBuffer) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(ctx, poll, time.Minute, true, func(ctx context.Context) (bool, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -314,18 +276,4 @@ func waitReady(ctx context.Context, t *testing.T, url string, logs *syncBuffer) 
 	if err != nil {
 		t.Fatalf("singleton-webhook never became ready at %s: %v\n%s", url, err, logs.String())
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func freeAddr(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
 }

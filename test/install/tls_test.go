@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/singleton-webhook/singleton-webhook/internal/certmanager"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
-	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
 // Names from manifests/certificates.yaml and mutatingwebhook.yaml.
@@ -88,10 +86,8 @@ func TestCertManagerTLSRotatesUnderLoad(t *testing.T) {
 	waitInjected(ctx, t, env, caPEM)
 
 	env.StartWebhook(t, testenv.WebhookOptions{
-		CertDir: certDir.dir,
-		Setup: func(mgr ctrl.Manager, srv ctrlwebhook.Server) error {
-			return testenv.ProductSetup(patches.Policy{})(mgr, closingServer{srv})
-		},
+		CertDir:    certDir.dir,
+		WrapServer: func(srv ctrlwebhook.Server) ctrlwebhook.Server { return closingServer{srv} },
 	})
 	if err := testenv.WaitForMutation(ctx, env.Config); err != nil {
 		t.Fatalf("the API server does not reach the webhook over the issued certificate: %v", err)
