@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -24,9 +24,6 @@ type Deployments struct {
 
 var _ admission.Handler = (*Deployments)(nil)
 
-// injectedMarker is the pod-template annotation key of an injection.
-var injectedMarker = []byte(`"` + patches.AnnotationInjected + `"`)
-
 // Handle implements admission.Handler.
 func (h *Deployments) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
@@ -37,24 +34,8 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 		markSkipped(ctx, ReasonKind)
 		return admission.Allowed(fmt.Sprintf("kind %s is not mutated", req.Kind.String()))
 	}
-	v, err := decodeView(req.Object.Raw)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode deployment: %w", err))
-	}
-	mode, enforced, err := patches.Resolve(v.Metadata.Annotations, h.Policy)
-	if err != nil {
-		return admission.Denied(err.Error())
-	}
-	if !enforced {
-		markSkipped(ctx, ReasonNotSingleton)
-		return admission.Allowed("not a singleton")
-	}
-	// The pod template is decoded only when the mutation may touch it: in
-	// election mode, or to strip an earlier injection (its marker is in the
-	// bytes) from a Deployment that left election mode.
-	withTemplate := mode == patches.ModeElection || bytes.Contains(v.rawTemplate(), injectedMarker)
-	before, err := v.deployment(withTemplate)
-	if err != nil {
+	before := &appsv1.Deployment{}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, before); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode deployment: %w", err))
 	}
 	d := before.DeepCopy()
@@ -62,6 +43,19 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 	if err != nil {
 		return admission.Denied(err.Error())
 	}
-	markMode(ctx, res.Mode)
-	return admission.Patched("", patchOps(v, before, d, withTemplate)...).WithWarnings(res.Warnings...)
+	if !res.Enforced && len(res.Warnings) == 0 {
+		markSkipped(ctx, ReasonNotSingleton)
+		return admission.Allowed("not a singleton")
+	}
+	if res.Enforced {
+		markMode(ctx, res.Mode)
+	} else {
+		// No longer a singleton: what the webhook put on its pod template goes.
+		markSkipped(ctx, ReasonNotSingleton)
+	}
+	ops, err := diff(req.Object.Raw, before, d)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))
+	}
+	return admission.Patched("", ops...).WithWarnings(res.Warnings...)
 }

@@ -19,6 +19,8 @@ const (
 	warnRolling   = "singleton: spec.strategy forced from RollingUpdate to Recreate (a rolling update runs the old and the new pod at once)"
 	warnSurge     = "singleton: spec.strategy forced from RollingUpdate(maxSurge=1,maxUnavailable=0) to Recreate (a rolling update runs the old and the new pod at once)"
 	warnDefaults  = "singleton: spec.strategy forced from RollingUpdate(maxSurge=25%,maxUnavailable=25%) to Recreate (a rolling update runs the old and the new pod at once)"
+	warnGate      = "singleton: pod template gains the scheduling gate singleton.dev/one-at-a-time (a new Pod starts only once the previous one is gone, also on delete, eviction and drain)"
+	warnLabel     = "singleton: pod template labelled singleton.dev/deployment=app (the webhook's controllers find the Pods of this singleton by it)"
 )
 
 // podTemplate is the selector and template every manifest below shares.
@@ -33,6 +35,18 @@ const podTemplate = `
       - name: app
         image: registry.k8s.io/pause:3.10
 `
+
+// gatedTemplate is podTemplate as replicas mode writes it: labelled with
+// the Deployment's name and gated.
+var gatedTemplate = gated(podTemplate)
+
+// gated adds the replicas-mode label and scheduling gate to a manifest's
+// pod template.
+func gated(manifest string) string {
+	return strings.NewReplacer(
+		"labels: {app: app}\n    spec:\n", "labels: {app: app, singleton.dev/deployment: app}\n    spec:\n      schedulingGates: [{name: singleton.dev/one-at-a-time}]\n",
+	).Replace(manifest)
+}
 
 // asServed is a singleton Deployment as the API server sends it on an
 // UPDATE: defaulted, with status, managed fields and the bookkeeping of an
@@ -115,8 +129,8 @@ metadata:
     singleton.dev/original-strategy: RollingUpdate(maxSurge=1,maxUnavailable=0)
 spec:
   replicas: 1
-  strategy: {type: Recreate}` + podTemplate,
-			warnings: []string{warnReplicas3, warnSurge},
+  strategy: {type: Recreate}` + gatedTemplate,
+			warnings: []string{warnReplicas3, warnSurge, warnGate, warnLabel},
 		},
 		"create without a strategy field": {
 			op: admissionv1.Create,
@@ -137,8 +151,8 @@ metadata:
     singleton.dev/original-strategy: RollingUpdate
 spec:
   replicas: 1
-  strategy: {type: Recreate}` + podTemplate,
-			warnings: []string{warnReplicas3, warnRolling},
+  strategy: {type: Recreate}` + gatedTemplate,
+			warnings: []string{warnReplicas3, warnRolling, warnGate, warnLabel},
 		},
 		"create with a null strategy": {
 			op: admissionv1.Create,
@@ -158,8 +172,8 @@ metadata:
     singleton.dev/original-replicas: "1"
     singleton.dev/original-strategy: RollingUpdate
 spec:
-  strategy: {type: Recreate}` + podTemplate,
-			warnings: []string{warnRolling},
+  strategy: {type: Recreate}` + gatedTemplate,
+			warnings: []string{warnRolling, warnGate, warnLabel},
 		},
 		"create with replicas unset and Recreate records the request only": {
 			op: admissionv1.Create,
@@ -179,7 +193,8 @@ metadata:
     singleton.dev/original-replicas: "1"
     singleton.dev/original-strategy: Recreate
 spec:
-  strategy: {type: Recreate}` + podTemplate,
+  strategy: {type: Recreate}` + gatedTemplate,
+			warnings: []string{warnGate, warnLabel},
 		},
 		"create keeps fields the typed struct drops": {
 			op: admissionv1.Create,
@@ -212,11 +227,11 @@ metadata:
 spec:
   replicas: 1
   strategy: {type: Recreate, x-unknown-strategy: keep}
-  x-unknown-spec: {nested: [1, 2]}` + podTemplate + `
+  x-unknown-spec: {nested: [1, 2]}` + gatedTemplate + `
 status: {}
 x-unknown-top: keep
 `,
-			warnings: []string{warnReplicas3},
+			warnings: []string{warnReplicas3, warnGate, warnLabel},
 		},
 		"update as served by the API server after the user scaled to 3": {
 			op: admissionv1.Update,
@@ -224,8 +239,8 @@ x-unknown-top: keep
 			want: strings.NewReplacer(
 				`singleton.dev/original-replicas: "1"`, `singleton.dev/original-replicas: "3"`,
 				"spec:\n  replicas: 3", "spec:\n  replicas: 1",
-			).Replace(asServed),
-			warnings: []string{warnReplicas3},
+			).Replace(gated(asServed)),
+			warnings: []string{warnReplicas3, warnGate, warnLabel},
 		},
 		"update of a defaulted rolling update": {
 			op: admissionv1.Update,
@@ -248,8 +263,8 @@ metadata:
     singleton.dev/original-strategy: RollingUpdate(maxSurge=25%,maxUnavailable=25%)
 spec:
   replicas: 1
-  strategy: {type: Recreate}` + podTemplate,
-			warnings: []string{warnDefaults},
+  strategy: {type: Recreate}` + gatedTemplate,
+			warnings: []string{warnDefaults, warnGate, warnLabel},
 		},
 	}
 	for name, tc := range tests {
@@ -380,7 +395,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 	raw := toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app, annotations: {singleton: \"true\"}}\nspec:\n  replicas: 3\n  strategy: {type: RollingUpdate}"+podTemplate)
 	want := toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  annotations:\n"+
 		"    singleton: \"true\"\n    singleton.dev/original-replicas: \"3\"\n    singleton.dev/original-strategy: RollingUpdate\n"+
-		"spec:\n  replicas: 1\n  strategy: {type: Recreate}"+podTemplate)
+		"spec:\n  replicas: 1\n  strategy: {type: Recreate}"+gatedTemplate)
 
 	t.Run("a singleton is patched and the UID echoed", func(t *testing.T) {
 		req := deploymentRequest(admissionv1.Create, raw)
@@ -392,7 +407,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 			t.Fatalf("patchType %v, want JSONPatch", resp.PatchType)
 		}
 		assertSameJSON(t, applyOpsJSON(t, raw, resp.Patch), want)
-		assertWarnings(t, resp.Warnings, []string{warnReplicas3, warnRolling})
+		assertWarnings(t, resp.Warnings, []string{warnReplicas3, warnRolling, warnGate, warnLabel})
 	})
 	t.Run("an ordinary Deployment gets no patch", func(t *testing.T) {
 		req := deploymentRequest(admissionv1.Create, toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  replicas: 3"+podTemplate))

@@ -187,31 +187,31 @@ func hostileCases() map[string]hostileCase {
 		"replicas as a string is a 400 with the decoder's reason": {
 			body:   review(admissionv1.Create, hostileDeployment("", `{"replicas":"3"}`)),
 			status: 200, code: 400, uid: hostileUID,
-			message: "decode deployment: spec.replicas: json: cannot unmarshal string into Go value of type int32",
+			message: "decode deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32",
 			counter: "deployments CREATE none errored decode",
 		},
 		"replicas as a float is a 400": {
 			body:   review(admissionv1.Create, hostileDeployment("", `{"replicas":1.5}`)),
 			status: 200, code: 400, uid: hostileUID,
-			message: "decode deployment: spec.replicas: json: cannot unmarshal number 1.5 into Go value of type int32",
+			message: "decode deployment: json: cannot unmarshal number 1.5 into Go struct field DeploymentSpec.spec.replicas of type int32",
 			counter: "deployments CREATE none errored decode",
 		},
 		"replicas beyond int32 is a 400": {
 			body:   review(admissionv1.Create, hostileDeployment("", `{"replicas":2147483648}`)),
 			status: 200, code: 400, uid: hostileUID,
-			message: "decode deployment: spec.replicas: json: cannot unmarshal number 2147483648 into Go value of type int32",
+			message: "decode deployment: json: cannot unmarshal number 2147483648 into Go struct field DeploymentSpec.spec.replicas of type int32",
 			counter: "deployments CREATE none errored decode",
 		},
 		"replicas of 1e400 is a 400": {
 			body:   review(admissionv1.Create, hostileDeployment("", `{"replicas":1e400}`)),
 			status: 200, code: 400, uid: hostileUID,
-			message: "decode deployment: spec.replicas: json: cannot unmarshal number 1e400 into Go value of type int32",
+			message: "decode deployment: json: cannot unmarshal number 1e400 into Go struct field DeploymentSpec.spec.replicas of type int32",
 			counter: "deployments CREATE none errored decode",
 		},
 		"an object that is a JSON string is a 400": {
 			body:   review(admissionv1.Create, []byte(`"app"`)),
 			status: 200, code: 400, uid: hostileUID,
-			message: "decode deployment: got a string, want an object",
+			message: "decode deployment: json: cannot unmarshal string into Go value of type v1.Deployment",
 			counter: "deployments CREATE none errored decode",
 		},
 		"a CREATE without an object is a 400": {

@@ -30,8 +30,9 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 	for range 3 {
 		post(DeploymentPath, hostileReview(t, admissionv1.Create, singleton, nil))
 	}
-	already := []byte(`{"metadata":{"annotations":{"singleton":"true","singleton.dev/original-replicas":"1",` +
-		`"singleton.dev/original-strategy":"Recreate"}},"spec":{"replicas":1,"strategy":{"type":"Recreate"}}}`)
+	already := []byte(`{"metadata":{"name":"app","annotations":{"singleton":"true","singleton.dev/original-replicas":"1",` +
+		`"singleton.dev/original-strategy":"Recreate"}},"spec":{"replicas":1,"strategy":{"type":"Recreate"},` +
+		`"template":{"metadata":{"labels":{"singleton.dev/deployment":"app"}},"spec":{"schedulingGates":[{"name":"singleton.dev/one-at-a-time"}]}}}}`)
 	post(DeploymentPath, hostileReview(t, admissionv1.Update, already, nil))
 	post(DeploymentPath, hostileReview(t, admissionv1.Update, []byte(`{"metadata":{"annotations":{"singleton":"maybe"}}}`), nil))
 	post(DeploymentPath, hostileReview(t, admissionv1.Create, []byte(`{"metadata":{}}`), nil))

@@ -53,8 +53,9 @@ spec:
     matchLabels: {app: worker}
   template:
     metadata:
-      labels: {app: worker}
+      labels: {app: worker, singleton.dev/deployment: worker}
     spec:
+      schedulingGates: [{name: singleton.dev/one-at-a-time}]
       containers:
       - name: worker
         image: registry.k8s.io/pause:3.10
@@ -89,6 +90,8 @@ spec:
 var workerWarnings = []string{
 	"Deployment jobs/worker: singleton: spec.replicas forced from 3 to 1 (the request is kept in singleton.dev/original-replicas)",
 	"Deployment jobs/worker: singleton: spec.strategy forced from RollingUpdate to Recreate (a rolling update runs the old and the new pod at once)",
+	"Deployment jobs/worker: singleton: pod template gains the scheduling gate singleton.dev/one-at-a-time (a new Pod starts only once the previous one is gone, also on delete, eviction and drain)",
+	"Deployment jobs/worker: singleton: pod template labelled singleton.dev/deployment=worker (the webhook's controllers find the Pods of this singleton by it)",
 }
 
 // indent shifts a YAML document right, to nest it under a list's items.
@@ -216,10 +219,11 @@ func TestReview(t *testing.T) {
 			t.Fatalf("got %+v, want allowed JSONPatch with the UID", resp)
 		}
 		assertSameJSON(t, applyOpsJSON(t, raw, resp.Patch), toJSON(t, mutatedYAML))
-		assertWarnings(t, resp.Warnings, []string{
-			"singleton: spec.replicas forced from 3 to 1 (the request is kept in singleton.dev/original-replicas)",
-			"singleton: spec.strategy forced from RollingUpdate to Recreate (a rolling update runs the old and the new pod at once)",
-		})
+		var want []string
+		for _, w := range workerWarnings {
+			want = append(want, strings.TrimPrefix(w, "Deployment jobs/worker: "))
+		}
+		assertWarnings(t, resp.Warnings, want)
 		again, err := Review(context.Background(), h, reviewBytes(t, req))
 		if err != nil || !bytes.Equal(again, out) {
 			t.Errorf("a second review of the same request differs (err %v):\n%s\n%s", err, out, again)

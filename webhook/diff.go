@@ -10,12 +10,9 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 )
 
-// diff is the test oracle of the handler's patches: the general JSON patch
-// between the typed object before and after the mutation. The handler derives
-// its few operations directly from the mutation (see patch.go); tests check
-// that both have the same effect.
-//
-// diff returns the JSON patch that turns raw, the object as the API server
+// diff is the handler's patch: the general JSON patch between the typed
+// object before and after the mutation, as every injector computes it. It
+// returns the JSON patch that turns raw, the object as the API server
 // sent it, into after. before is raw decoded into the typed struct. Both typed
 // sides are encoded by the same marshaller, so fields the typed struct drops
 // (unknown fields, nulls) never show up as spurious operations. The typed
