@@ -197,6 +197,26 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestHelpExitsZero(t *testing.T) {
+	for name, args := range map[string][]string{
+		"help":          {"help"},
+		"serve -h":      {"serve", "-h"},
+		"mutate -h":     {"mutate", "-h"},
+		"review --help": {"review", "--help"},
+		"elect -h":      {"elect", "-h"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := runCLI(t, "", args...)
+			if got.status() != 0 {
+				t.Errorf("exit status %d (err %v), want 0", got.status(), got.err)
+			}
+			if !strings.Contains(got.stdout+got.stderr, "Usage") {
+				t.Errorf("no usage printed:\n%s%s", got.stdout, got.stderr)
+			}
+		})
+	}
+}
+
 func TestVersion(t *testing.T) {
 	for _, arg := range []string{"version", "--version"} {
 		got := runCLI(t, "", arg)
@@ -263,6 +283,8 @@ func TestReviewMalformed(t *testing.T) {
 		"the wrong kind": {in: readFixture(t, "deployment.json"), want: `read AdmissionReview: got apiVersion "apps/v1" kind "Deployment"`},
 		"no request":     {in: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, want: "read AdmissionReview: it has no request"},
 		"empty input":    {in: "", want: "read AdmissionReview: unexpected end of JSON input"},
+		"keys in another case": {in: `{"apiversion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u"}}`,
+			want: `read AdmissionReview: got apiVersion "" kind "AdmissionReview"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

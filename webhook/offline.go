@@ -3,13 +3,13 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // Review answers an admission.k8s.io/v1 AdmissionReview exactly as the server
@@ -17,8 +17,10 @@ import (
 // in memory. An input that is not an AdmissionReview with a request is an
 // error, so the command can fail loudly rather than print an error review.
 func Review(ctx context.Context, h Handlers, in []byte) ([]byte, error) {
+	// Field names match case-sensitively, as in the server's decoder: a
+	// review the server would refuse is refused here too.
 	var ar admissionv1.AdmissionReview
-	if err := json.Unmarshal(in, &ar); err != nil {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(in, &ar); err != nil {
 		return nil, fmt.Errorf("read AdmissionReview: %w", err)
 	}
 	gvk := ar.GroupVersionKind()
@@ -29,10 +31,7 @@ func Review(ctx context.Context, h Handlers, in []byte) ([]byte, error) {
 	if ar.Request == nil {
 		return nil, errors.New("read AdmissionReview: it has no request")
 	}
-	path := DeploymentPath
-	if ar.Request.SubResource == "scale" {
-		path = ScalePath
-	}
+	path := PathFor(ar.Request)
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(in))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()

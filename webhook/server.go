@@ -4,12 +4,12 @@ import (
 	"context"
 	"net/http"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -49,13 +49,13 @@ func (h Handlers) Routes() map[string]http.Handler {
 	}
 }
 
-// For returns the handler the API server would call for a request: the scale
-// handler for the scale subresource, the Deployment handler otherwise.
-func (h Handlers) For(req admission.Request) admission.Handler {
+// PathFor returns the path of the handler the API server calls for req: the
+// scale entry for the scale subresource, the Deployment entry otherwise.
+func PathFor(req *admissionv1.AdmissionRequest) string {
 	if req.SubResource == "scale" {
-		return h.Scales
+		return ScalePath
 	}
-	return h.Deployments
+	return DeploymentPath
 }
 
 // CachedParent looks a Deployment's metadata up in cache, the manager's

@@ -35,8 +35,8 @@ func parseElect(args []string, stderr io.Writer) (*electFlags, error) {
 	fs.StringVar(&f.cfg.PodName, "pod-name", os.Getenv("POD_NAME"), "Pod whose label singleton.dev/role is kept at leader|standby; default $POD_NAME; empty disables the label")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: $KUBECONFIG, else the in-cluster config")
 	f.zap.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return nil, &ExitError{Code: 2, Err: ErrReported}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError("elect: unexpected argument %q", fs.Arg(0))

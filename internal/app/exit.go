@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 )
 
@@ -27,4 +28,17 @@ var ErrReported = errors.New("failed")
 // usageError is a bad command line: exit status 2.
 func usageError(format string, a ...any) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf(format, a...)}
+}
+
+// parseFlags parses args; -h and --help print the usage and succeed, as
+// `singleton-webhook help` does, and a bad flag is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return &ExitError{Code: 0, Err: ErrReported}
+	}
+	if err != nil {
+		return &ExitError{Code: 2, Err: ErrReported}
+	}
+	return nil
 }

@@ -49,8 +49,8 @@ func parseOffline(name, help, version string, args []string, stderr io.Writer) (
 		fmt.Fprint(stderr, help)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, &ExitError{Code: 2, Err: ErrReported}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError("unexpected argument %q (use -f FILE)", fs.Arg(0))

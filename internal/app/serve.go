@@ -151,29 +151,19 @@ func (f *serveFlags) config() (*ServeConfig, error) {
 	return cfg, nil
 }
 
-// parseFlags parses args; -h and --help print the usage and succeed, as
-// `singleton-webhook help` does, and a bad flag is a usage error.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return &ExitError{Code: 0, Err: ErrReported}
-	}
-	if err != nil {
-		return &ExitError{Code: 2, Err: ErrReported}
-	}
-	return nil
-}
-
-// restConfig loads the client configuration. A kubeconfig file leaves the
-// client rate limit at client-go's 5 requests/s; it gets the in-cluster
-// defaults of controller-runtime instead, so a run outside the cluster
-// converges as fast as the Deployment does.
+// restConfig loads the client configuration, as kubectl and
+// controller-runtime find it: --kubeconfig, else $KUBECONFIG, else the
+// in-cluster config, else ~/.kube/config. A configuration without rate
+// limits gets controller-runtime's in-cluster ones rather than client-go's
+// 5 requests/s, so a run outside the cluster converges as fast as the
+// Deployment does.
 func (f *serveFlags) restConfig() (*rest.Config, error) {
-	if f.kubeconfig == "" {
-		// ctrl.GetConfig, unlike GetConfigOrDie, returns the error.
-		return ctrl.GetConfig()
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, errors.New("no cluster found: pass --kubeconfig, set $KUBECONFIG, run in a Pod, or serve admission only with --standalone")
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -473,5 +474,21 @@ current-context: x
 	}
 	if cfg.QPS != defaultClientQPS || cfg.Burst != defaultClientBurst {
 		t.Errorf("QPS %v burst %d, want %v and %d", cfg.QPS, cfg.Burst, float32(defaultClientQPS), defaultClientBurst)
+	}
+}
+
+func TestServeWithoutAClusterSaysSo(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	var stderr bytes.Buffer
+	err := Serve(context.Background(), testutil.TestVersion, []string{"--self-signed", "--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0", "--webhook-port", strconv.Itoa(testutil.FreePort(t))}, &stderr)
+	want := "load kubeconfig: no cluster found: pass --kubeconfig, set $KUBECONFIG, run in a Pod, or serve admission only with --standalone"
+	if err == nil || err.Error() != want {
+		t.Errorf("serve without a cluster: %v, want %s", err, want)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("serve printed more than its error:\n%s", stderr.String())
 	}
 }
