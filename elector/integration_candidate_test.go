@@ -44,6 +44,7 @@ type candidate struct {
 	kubeconfig      string
 	tm              timings
 	extra           []string
+	proxy           *proxy // its own path to the API server, if any
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -118,6 +119,30 @@ func (c *candidate) stop(sig syscall.Signal, timeout time.Duration) int {
 	c.cmd = nil
 	c.mu.Unlock()
 	return cmd.ProcessState.ExitCode()
+}
+
+// signal sends sig to the running process (SIGSTOP, SIGCONT).
+func (c *candidate) signal(sig syscall.Signal) {
+	c.mu.Lock()
+	cmd := c.cmd
+	c.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
+// freshFile reads the leader file and reports whether it is valid: present,
+// saying isLeader, and read before its validUntil. That is how the README
+// tells applications to read it: a killed or stopped sidecar cannot remove
+// its file, but its validUntil passes.
+func (c *candidate) freshFile() (elector.Status, bool) {
+	var st elector.Status
+	b, err := os.ReadFile(c.filePath())
+	read := time.Now()
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		return st, false
+	}
+	return st, st.IsLeader && st.ValidUntil != nil && st.ValidUntil.After(read)
 }
 
 func (c *candidate) addr() string { return "127.0.0.1:" + strconv.Itoa(c.port) }

@@ -4,6 +4,7 @@ package elector_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,13 @@ var cluster struct {
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
+// electBin, when set, is a prebuilt binary to run as the candidates
+// instead of building the repository's (for experiments with a changed
+// elector, built elsewhere).
+var electBin = flag.String("elect-bin", "", "prebuilt singleton-webhook binary to run as the candidates; default: build the repository's")
+
 func runMain(m *testing.M) int {
+	flag.Parse()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		fmt.Fprintln(os.Stderr, "FAIL: KUBEBUILDER_ASSETS is not set; the elector integration tests need a real "+
@@ -75,10 +82,14 @@ func build(tmp string) error {
 		return err
 	}
 	cluster.bin = filepath.Join(tmp, "singleton-webhook")
-	cmd := exec.Command("go", "build", "-o", cluster.bin, ".")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build the singleton-webhook binary: %w\n%s", err, out)
+	if *electBin != "" {
+		cluster.bin = *electBin
+	} else {
+		cmd := exec.Command("go", "build", "-o", cluster.bin, ".")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build the singleton-webhook binary: %w\n%s", err, out)
+		}
 	}
 	// Fail early, with a clear message, if the binary has no elect command.
 	out, _ := exec.Command(cluster.bin, "elect", "-h").CombinedOutput()
