@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
@@ -221,10 +222,8 @@ type logLines struct{ lines []string }
 
 func (l *logLines) logger() logr.Logger {
 	return funcr.New(func(prefix, args string) { l.lines = append(l.lines, prefix+" "+args) },
-		funcr.Options{Verbosity: 1, LogInfoLevel: ptr("v")})
+		funcr.Options{Verbosity: 1, LogInfoLevel: ptr.To("v")})
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func TestHTTPHandlerLogsTheRequestNotTheObject(t *testing.T) {
 	const secret = "s3cr3t-token-value"

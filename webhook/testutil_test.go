@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
@@ -177,16 +178,9 @@ type goldenCase struct {
 // every mutation path of this package is held to.
 func goldenCases(t testing.TB) []goldenCase {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "patches", "testdata", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cases []goldenCase
-	for _, file := range files {
+	for _, file := range testutil.GoldenInputs(t, filepath.Join("..", "patches", "testdata"), "*.yaml", 10) {
 		base := strings.TrimSuffix(file, ".yaml")
-		if strings.HasSuffix(base, ".golden") || strings.HasSuffix(base, ".policy") {
-			continue
-		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -197,9 +191,6 @@ func goldenCases(t testing.TB) []goldenCase {
 		}
 		cases = append(cases, goldenCase{name: filepath.Base(base), base: base, json: j})
 	}
-	if len(cases) < 10 {
-		t.Fatalf("only %d golden cases found", len(cases))
-	}
 	return cases
 }
 
@@ -207,7 +198,7 @@ func goldenCases(t testing.TB) []goldenCase {
 func (c goldenCase) policy(t testing.TB) (patches.Policy, bool) {
 	t.Helper()
 	var p patches.Policy
-	b, err := os.ReadFile(c.base + ".policy.yaml")
+	b, err := os.ReadFile(c.base + testutil.PolicySuffix)
 	if errors.Is(err, os.ErrNotExist) {
 		return p, false
 	}
