@@ -64,11 +64,6 @@ type Config struct {
 	// StateDir holds the leader file. Empty disables the file.
 	StateDir string
 
-	// PodName is the Pod whose RoleLabel is patched. Empty disables the label.
-	PodName string
-	// PodNamespace is the namespace of PodName; empty means LeaseNamespace.
-	PodNamespace string
-
 	// WatchLease makes standbys watch the Lease and try to acquire it as soon
 	// as the holder releases it, instead of at their next retry. It needs
 	// the "watch" verb on leases; without it the candidate falls back to
@@ -128,11 +123,4 @@ func checkLoopback(addr string) error {
 // metricsEnabled reports whether MetricsAddress asks for a server.
 func (c *Config) metricsEnabled() bool {
 	return c.MetricsAddress != "" && c.MetricsAddress != "0"
-}
-
-func (c *Config) podNamespace() string {
-	if c.PodNamespace != "" {
-		return c.PodNamespace
-	}
-	return c.LeaseNamespace
 }

@@ -43,7 +43,6 @@ func TestConfigValidate(t *testing.T) {
 		"an empty identity fails":    {func(c *Config) { c.Identity = "" }, "identity must not be empty"},
 		"invalid timings fail the same": {func(c *Config) { c.LeaseDuration = 10 * time.Second },
 			"renew deadline 10s must be at most lease duration 10s − 450ms = 9.55s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)"},
-		"an empty pod name is allowed": {func(c *Config) { c.PodName = "" }, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,18 +1,26 @@
 // Package elector is the leader-election sidecar of election mode
 // (`singleton-webhook elect`): N warm replicas of an application share a
 // coordination.k8s.io/v1 Lease through client-go's leaderelection, and the
-// sidecar tells its application whether it leads, three ways:
+// sidecar tells its application whether it leads, two ways, both carrying
+// the same JSON {"leader", "self", "isLeader", "since", "epoch",
+// "validUntil"}:
 //
+//   - GET /leader on 127.0.0.1 (the Pod's own containers only), which
+//     compares the deadline itself on every request; also GET /healthz.
+//     GET /metrics (Prometheus) is on a separate address, off by default;
 //   - the file <state-dir>/leader, present only while leading, written
-//     atomically (temporary file, then rename) and removed on loss, on
-//     exit, and at start (the shared volume outlives a crashed container);
-//     its modification time is the last successful renewal, so a reader can
-//     also treat a file older than the renew deadline as stale, which covers
-//     a sidecar killed before it could remove it;
-//   - GET /leader on the listen address: {"leader", "self", "isLeader",
-//     "since"}; also GET /healthz and GET /metrics (Prometheus);
-//   - the label singleton.dev/role=leader|standby on the own Pod, so that a
-//     Service can select the leader.
+//     atomically (temporary file, then rename), rewritten when a renewal
+//     moves validUntil, and removed on loss, on exit, and at start (the
+//     shared volume outlives a crashed container). A killed or stopped
+//     sidecar cannot remove it, so readers treat it as absent once its
+//     validUntil has passed.
+//
+// epoch is a fencing token: it grows with every change of leader, also
+// across a deleted and recreated Lease (see Epoch). The Pod label
+// singleton.dev/role, which a leader Service selects, is not the sidecar's:
+// the webhook's controller sets it from the Lease, so the sidecar needs no
+// Pod permissions, and a partitioned leader's label turns to standby when
+// its Lease expires.
 //
 // # Safety: when the signals drop
 //
@@ -56,17 +64,12 @@
 // F + 2s.
 //
 // On a loss the file goes first (the signal applications rely on most),
-// then the HTTP state, then the label. The label needs the API server: when
-// the Lease is lost because the API server is unreachable, the label may
-// keep saying "leader" until it can be patched again, so in a network
-// partition the label is best effort; the file and GET /leader are not.
+// then the HTTP state.
 //
 // A graceful stop (SIGTERM, ctx cancelled) releases the Lease
 // (ReleaseOnCancel), so a standby can take it at once, but only after the
 // signals are down: the wrapper turns every release into "drop the file and
-// the HTTP state, wait (up to the renew deadline) for the label to say
-// standby, then write". If the label cannot be confirmed, the Lease is not
-// released and expires instead. The wrapper also refuses to release a Lease
+// the HTTP state, then write". The wrapper also refuses to release a Lease
 // whose last observed holder is another candidate, which client-go's release
 // would otherwise clear after a lost term.
 //

@@ -69,17 +69,13 @@ func (e *Elector) MetricsHandler() http.Handler {
 // Run serves the Handler on the listen address and takes part in the
 // election until ctx is done; a candidate that loses the Lease becomes a
 // candidate again. When ctx is done it drops the leader signals, releases
-// the Lease if it holds it, sets the label to standby, and returns. It
+// the Lease if it holds it, and returns. It
 // returns an error only if it cannot start.
 func (e *Elector) Run(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("elector")
 	ctx = logf.IntoContext(ctx, log) // client-go logs through the context as well
-	label := newLabeler(nil, "", e.cfg.RetryPeriod, log, e.metrics)
-	if e.cfg.PodName != "" {
-		label = newLabeler(e.client.CoreV1().Pods(e.cfg.podNamespace()), e.cfg.PodName, e.cfg.RetryPeriod, log, e.metrics)
-	}
 	sig := &signals{self: e.cfg.Identity, status: e.status, file: newStateFile(e.cfg.StateDir),
-		label: label, metrics: e.metrics, log: log}
+		metrics: e.metrics, log: log}
 	if err := checkDir(e.cfg.StateDir); err != nil {
 		return err
 	}
@@ -99,10 +95,7 @@ func (e *Elector) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	// The label outlives ctx: the last standby patch is made after it is done.
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { label.run(bg) })
 	if e.cfg.WatchLease {
 		wg.Go(func() { e.watchLease(ctx) })
 	}
@@ -114,8 +107,6 @@ func (e *Elector) Run(ctx context.Context) error {
 		}
 	}
 	sig.standby("shutting down")
-	sig.syncLabel(e.cfg.RetryPeriod)
-	stopBG()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	for _, s := range []*http.Server{srv, msrv} {

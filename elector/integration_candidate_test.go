@@ -75,7 +75,7 @@ func newCandidate(t *testing.T, ns, lease, name string, tm timings, extra ...str
 func (c *candidate) start(t *testing.T) {
 	t.Helper()
 	args := []string{"elect",
-		"--lease-name=" + c.lease, "--lease-namespace=" + c.ns, "--identity=" + c.name, "--pod-name=" + c.name,
+		"--lease-name=" + c.lease, "--lease-namespace=" + c.ns, "--identity=" + c.name,
 		"--lease-duration=" + c.tm.lease.String(), "--renew-deadline=" + c.tm.renew.String(),
 		"--retry-period=" + c.tm.retry.String(), "--listen-address=" + c.addr(), "--state-dir=" + c.dir,
 		"--kubeconfig=" + c.kubeconfig, "--zap-time-encoding=rfc3339nano", "--zap-log-level=1"}

@@ -3,17 +3,12 @@
 package elector_test
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/singleton-webhook/singleton-webhook/elector"
 )
 
 // samplePeriod is how often the sampler reads every signal of every candidate.
@@ -67,27 +62,14 @@ func (g *group) waitLeader(t *testing.T, except *candidate, timeout time.Duratio
 	return leader, time.Now()
 }
 
-// roleLabels reads the role label of every Pod in one consistent List.
-func (g *group) roleLabels() (map[string]string, error) {
-	pods, err := cluster.client.CoreV1().Pods(g.ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, p := range pods.Items {
-		out[p.Name] = p.Labels[elector.RoleLabel]
-	}
-	return out, nil
-}
-
-// sampler reads the three signals of every candidate every samplePeriod
+// sampler reads the two signals of every candidate every samplePeriod
 // and counts the samples that show two candidates leading at once.
 //
 // A sample is not atomic: on a loaded machine its reads can span tens of
 // milliseconds, long enough for a whole handover (the old leader drops,
 // the successor rises) to fit between a read of the old leader and a later
 // read of the successor. So each sample makes two passes in opposite orders
-// (files, /leader, one List of the labels; then the List, /leader, files)
+// (files, then /leader; then /leader, then files)
 // and counts an overlap only when it is certain: a candidate seen claiming
 // both before and after another candidate's claim. Two claims met in one
 // sample without that bracket are handovers caught mid-sample; they are
@@ -98,7 +80,7 @@ type sampler struct {
 	done chan struct{}
 
 	mu        sync.Mutex
-	ignore    map[string]string // candidate → "all" or "label": signals not sampled
+	ignore    map[string]string // candidate → "all": signals not sampled
 	samples   int
 	overlaps  int
 	handovers int
@@ -118,8 +100,8 @@ func startSampler(g *group) *sampler {
 	return s
 }
 
-// skip stops sampling some signals of a candidate ("all" or "label");
-// "" samples all of them again.
+// skip stops sampling the signals of a candidate ("all"); "" samples them
+// again.
 func (s *sampler) skip(c *candidate, what string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,19 +144,8 @@ func (s *sampler) sampleOnce() {
 			}
 		}
 	}
-	labels := func() {
-		from := time.Now()
-		roles, err := s.g.roleLabels()
-		for name, role := range roles {
-			if err == nil && role == elector.RoleLeader && ignore[name] == "" {
-				claims = append(claims, claim{name, "label", from, time.Now()})
-			}
-		}
-	}
 	files()
 	http()
-	labels()
-	labels()
 	http()
 	files()
 	s.record(start, claims)

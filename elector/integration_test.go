@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/singleton-webhook/singleton-webhook/elector"
 )
 
 // gracefulBound is the failover time the product promises after SIGTERM.
@@ -27,32 +25,26 @@ func crashBound(tm timings) time.Duration {
 	return tm.lease + tm.retry + time.Duration(2*2.2*float64(tm.retry)) + margin
 }
 
-// requireOneLeader checks that leader, and only leader, shows all three
+// requireOneLeader checks that leader, and only leader, shows both
 // signals, and that the standbys name it.
 func requireOneLeader(t *testing.T, g *group, leader *candidate) {
 	t.Helper()
 	ok := eventually(5*time.Second, func() bool {
-		labels, err := g.roleLabels()
-		if err != nil {
-			return false
-		}
 		for _, c := range g.cands {
 			st, err := c.status()
 			want := c == leader
-			wantRole := map[bool]string{true: elector.RoleLeader, false: elector.RoleStandby}[want]
-			if err != nil || st.IsLeader != want || st.Leader != leader.name || c.hasFile() != want || labels[c.name] != wantRole {
+			if err != nil || st.IsLeader != want || st.Leader != leader.name || c.hasFile() != want {
 				return false
 			}
 		}
 		return true
 	})
 	if !ok {
-		labels, _ := g.roleLabels()
 		for _, c := range g.cands {
 			st, err := c.status()
-			t.Logf("%s: /leader %+v (err %v), file %v, label %q", c.name, st, err, c.hasFile(), labels[c.name])
+			t.Logf("%s: /leader %+v (err %v), file %v", c.name, st, err, c.hasFile())
 		}
-		t.Fatalf("want %s alone to lead on all three signals, and the others to name it", leader.name)
+		t.Fatalf("want %s alone to lead on both signals, and the others to name it", leader.name)
 	}
 }
 
@@ -101,7 +93,7 @@ func TestSIGKILLFailsOverWithinLeaseAndRetry(t *testing.T) {
 		t.Fatal("no leader elected")
 	}
 	s := startSampler(g)
-	s.skip(leader, "all") // a killed sidecar leaves its file and label behind
+	s.skip(leader, "all") // a killed sidecar leaves its file behind
 	start := time.Now()
 	leader.stop(syscall.SIGKILL, 5*time.Second)
 	next, at := g.waitLeader(t, leader, crashBound(fast))

@@ -3,7 +3,6 @@ package elector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,10 +22,8 @@ import (
 //     the argument);
 //   - a write naming anyone else is a release: the term ends first, so the
 //     signals are down before a successor can take the Lease;
-//   - a release is sent only once the role label is known to say standby
-//     (else the Lease expires: a successor must not lead while the label
-//     still routes to this Pod), and only if the last record read or
-//     written names this candidate. client-go's release reads the Lease and writes it back
+//   - a release is sent only if the last record read or written names
+//     this candidate. client-go's release reads the Lease and writes it back
 //     without checking the holder, which after a lost term would clear a
 //     successor's Lease; the write carries the resourceVersion of that read,
 //     so the check holds at the time of the write.
@@ -132,9 +129,6 @@ func (l *trackingLock) release(ctx context.Context, ler rl.LeaderElectionRecord)
 	l.term.end("releasing the lease")
 	if holder := l.lastSeen(); holder != l.Identity() {
 		return fmt.Errorf("release lease: held by %q, not by %q", holder, l.Identity())
-	}
-	if l.term.sig.label.mayClaimLeader() {
-		return errors.New("release lease: the role label may still say leader; the lease expires instead")
 	}
 	if err := l.Interface.Update(ctx, ler); err != nil {
 		return fmt.Errorf("release lease: %w", err)

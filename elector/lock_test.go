@@ -56,7 +56,7 @@ func newHarness(t *testing.T, renewDeadline time.Duration) *harness {
 	dir := t.TempDir()
 	m := newMetrics()
 	sig := &signals{self: "app-0", status: newStatus("app-0", time.Now()), file: newStateFile(dir),
-		label: newLabeler(nil, "", time.Second, logr.Discard(), m), metrics: m, log: logr.Discard()}
+		metrics: m, log: logr.Discard()}
 	_, cancel := context.WithCancel(context.Background())
 	tm := newTerm(renewDeadline, sig, cancel)
 	t.Cleanup(func() { tm.end("test over") })

@@ -15,7 +15,6 @@ type metrics struct {
 	isLeader      prometheus.Gauge
 	transitions   prometheus.Counter
 	renewFailures prometheus.Counter
-	labelFailures prometheus.Counter
 	leaseReleases prometheus.Counter
 }
 
@@ -34,16 +33,12 @@ func newMetrics() *metrics {
 			Name: "singleton_elector_lease_renew_failures_total",
 			Help: "Failed attempts of the leader to renew its Lease.",
 		}),
-		labelFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "singleton_elector_role_label_failures_total",
-			Help: "Failed attempts to patch the role label of the own Pod.",
-		}),
 		leaseReleases: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "singleton_elector_lease_releases_total",
 			Help: "Times this candidate released the Lease for a successor.",
 		}),
 	}
-	m.registry.MustRegister(m.isLeader, m.transitions, m.renewFailures, m.labelFailures, m.leaseReleases,
+	m.registry.MustRegister(m.isLeader, m.transitions, m.renewFailures, m.leaseReleases,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,25 +1,26 @@
 package elector
 
 import (
-	"context"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 )
 
-// signals are the three ways the application learns its role: the leader
-// file, GET /leader, and the Pod's RoleLabel. Transitions are serialized
-// and order the signals so that the file, the one applications rely on
-// most, is the first to go down:
+// signals are the two ways the application learns its role: the leader
+// file and GET /leader. Transitions are serialized and order the signals
+// so that the file, the one applications rely on most, is the first to go
+// down:
 //
-//   - lead: HTTP state, then the file, then the label (in the background);
-//   - standby: the file, then HTTP state, then the label.
+//   - lead: HTTP state, then the file;
+//   - standby: the file, then HTTP state.
+//
+// The Pod's RoleLabel is no signal of the sidecar's: the webhook's
+// controller sets it from the Lease.
 type signals struct {
 	self    string
 	status  *status
 	file    stateFile
-	label   *labeler
 	metrics *metrics
 	log     logr.Logger
 
@@ -40,7 +41,6 @@ func (s *signals) lead(renewed, deadline time.Time, epoch int64) {
 	s.status.lead(epoch, deadline, time.Now())
 	s.writeFile(renewed)
 	s.metrics.setLeader(true)
-	s.label.set(RoleLeader)
 	s.log.Info("Became leader", "identity", s.self, "epoch", epoch)
 }
 
@@ -56,8 +56,7 @@ func (s *signals) writeFile(renewed time.Time) {
 	}
 }
 
-// standby drops the leader signals, except that the label is only queued:
-// callers that are about to let a successor in wait for it with syncLabel.
+// standby drops the leader signals.
 func (s *signals) standby(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -70,7 +69,6 @@ func (s *signals) standby(reason string) {
 	s.leading = false
 	s.status.follow("", time.Now())
 	s.metrics.setLeader(false)
-	s.label.set(RoleStandby)
 	s.log.Info("Stopped leading", "identity", s.self, "reason", reason)
 }
 
@@ -101,17 +99,8 @@ func (s *signals) observe(holder string) {
 	s.status.follow(holder, time.Now())
 }
 
-// syncLabel applies the wanted label now, bounded by timeout, even while
-// shutdown (ctx done) is in progress.
-func (s *signals) syncLabel(timeout time.Duration) {
-	if err := s.label.sync(context.Background(), timeout); err != nil {
-		s.log.Error(err, "Cannot set the role label now; will retry")
-	}
-}
-
 // reset clears what a previous run may have left: the leader file (the
-// volume outlives a crashed container) and the label.
+// volume outlives a crashed container).
 func (s *signals) reset() error {
-	s.label.set(RoleStandby)
 	return s.file.remove()
 }

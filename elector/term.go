@@ -108,11 +108,9 @@ func (t *term) wake() bool {
 	return true
 }
 
-// end stops the client-go elector, drops the signals, and waits for the
-// label to say standby (for up to the renew deadline, so a slow API server
-// does not leave it behind a release). Concurrent callers return only once the
-// first call completed, so a release that calls end is sent only after the
-// signals are down.
+// end stops the client-go elector and drops the signals. Concurrent
+// callers return only once the first call completed, so a release that
+// calls end is sent only after the signals are down.
 func (t *term) end(reason string) {
 	t.endOnce.Do(func() {
 		t.mu.Lock()
@@ -127,7 +125,6 @@ func (t *term) end(reason string) {
 		t.cancel()
 		if wasLeading {
 			t.sig.standby(reason)
-			t.sig.syncLabel(t.renewDeadline)
 		}
 	})
 }

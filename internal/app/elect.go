@@ -32,7 +32,6 @@ func parseElect(args []string, stderr io.Writer) (*electFlags, error) {
 	fs := flag.NewFlagSet("elect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	contract := sidecar.BindFlags(fs, os.LookupEnv) // the flags the webhook injects
-	fs.StringVar(&f.cfg.PodName, "pod-name", os.Getenv("POD_NAME"), "Pod whose label singleton.dev/role is kept at leader|standby; default $POD_NAME; empty disables the label")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: $KUBECONFIG, else the in-cluster config")
 	f.zap.BindFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -45,9 +44,7 @@ func parseElect(args []string, stderr io.Writer) (*electFlags, error) {
 	if err != nil {
 		return nil, usageError("elect: %w", err)
 	}
-	podName := f.cfg.PodName
 	f.cfg = elector.ConfigFrom(sc)
-	f.cfg.PodName, f.cfg.PodNamespace = podName, os.Getenv("POD_NAMESPACE")
 	if err := f.cfg.Validate(); err != nil {
 		return nil, usageError("elect: %w", err)
 	}

@@ -69,7 +69,6 @@ func TestInjectedArgumentsMeanWhatTheInjectionMeant(t *testing.T) {
 			want := tc.want
 			want.LeaseNamespace, want.Identity = "jobs", "worker-7d9f-abcde"
 			want.StateDir, want.MetricsAddress, want.WatchLease = stateMount(t, c), sidecar.MetricsDisabled, true
-			want.PodName, want.PodNamespace = "worker-7d9f-abcde", "jobs"
 			if f.cfg != want {
 				t.Errorf("elect parsed\n %+v\nwant\n %+v", f.cfg, want)
 			}
