@@ -18,9 +18,9 @@ import (
 	"time"
 )
 
-// SelfSignedValidity is how long a generated CA and serving certificate are
+// selfSignedValidity is how long a generated CA and serving certificate are
 // valid. Local runs and tests never last that long.
-const SelfSignedValidity = 7 * 24 * time.Hour
+const selfSignedValidity = 7 * 24 * time.Hour
 
 // SelfSigned is an in-memory CA and a serving certificate it signed.
 type SelfSigned struct {
@@ -47,7 +47,7 @@ func NewSelfSigned(hosts []string) (*SelfSigned, error) {
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "singleton-webhook local CA"},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(SelfSignedValidity),
+		NotAfter:              now.Add(selfSignedValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -68,7 +68,7 @@ func NewSelfSigned(hosts []string) (*SelfSigned, error) {
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: hosts[0]},
 		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(SelfSignedValidity),
+		NotAfter:     now.Add(selfSignedValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

@@ -24,7 +24,7 @@
 //
 //	405  a method other than POST (with Allow: POST)
 //	415  a Content-Type other than application/json (parameters allowed)
-//	413  a body over MaxRequestBytes (7 MiB, as in controller-runtime)
+//	413  a body over maxRequestBytes (7 MiB, as in controller-runtime)
 //	408  a body not received within RequestTimeout
 //	400  an empty body, or one that is not JSON of an object
 //	200  an AdmissionReview, answered with response.status.code:

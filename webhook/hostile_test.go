@@ -121,12 +121,12 @@ func hostileCases() map[string]hostileCase {
 			counter: "deployments unknown none errored empty-body",
 		},
 		"a body over the cap is refused with 413": {
-			body:   func(testing.TB) []byte { return bytes.Repeat([]byte(" "), MaxRequestBytes+1) },
+			body:   func(testing.TB) []byte { return bytes.Repeat([]byte(" "), maxRequestBytes+1) },
 			status: 413, message: "request body is larger than 7340032 bytes",
 			counter: "deployments unknown none errored too-large",
 		},
 		"a body over the cap without a length is refused with 413": {
-			body: func(testing.TB) []byte { return bytes.Repeat([]byte(" "), MaxRequestBytes+1) }, unsized: true,
+			body: func(testing.TB) []byte { return bytes.Repeat([]byte(" "), maxRequestBytes+1) }, unsized: true,
 			status: 413, message: "request body is larger than 7340032 bytes",
 			counter: "deployments unknown none errored too-large",
 		},

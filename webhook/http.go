@@ -21,10 +21,10 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// MaxRequestBytes is the largest request body accepted: 7 MiB, as in
+// maxRequestBytes is the largest request body accepted: 7 MiB, as in
 // controller-runtime. An AdmissionReview carries at most two objects of
 // at most 3 MiB (the API server's own limit), plus under 1 MiB of envelope.
-const MaxRequestBytes = 7 << 20
+const maxRequestBytes = 7 << 20
 
 // RequestTimeout bounds the handling of one request, from reading its body
 // to answering. It is shorter than the webhook configuration's
@@ -110,7 +110,7 @@ func (s *HTTPHandler) timeout() time.Duration {
 }
 
 // readBody checks the method and the content type and reads the body within
-// MaxRequestBytes and the deadline.
+// maxRequestBytes and the deadline.
 func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, *fault) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -123,8 +123,8 @@ func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]
 			fmt.Sprintf("content type %q is not supported: send application/json", clip(ct, 64))}
 	}
 	tooLarge := &fault{http.StatusRequestEntityTooLarge, ReasonTooLarge,
-		fmt.Sprintf("request body is larger than %d bytes", MaxRequestBytes)}
-	if r.ContentLength > MaxRequestBytes {
+		fmt.Sprintf("request body is larger than %d bytes", maxRequestBytes)}
+	if r.ContentLength > maxRequestBytes {
 		return nil, tooLarge
 	}
 	rc := http.NewResponseController(w)
@@ -132,7 +132,7 @@ func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]
 	// own timeouts apply.
 	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
-	body, err := readAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes), r.ContentLength)
+	body, err := readAll(http.MaxBytesReader(w, r.Body, maxRequestBytes), r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -151,7 +151,7 @@ func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]
 // readAll is io.ReadAll starting from the announced length, so a body of
 // known size is read into a single allocation.
 func readAll(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 || size > MaxRequestBytes {
+	if size <= 0 || size > maxRequestBytes {
 		size = 512
 	}
 	b := make([]byte, 0, size+1) // +1: EOF is seen without growing

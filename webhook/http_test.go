@@ -207,7 +207,7 @@ spec: {replicas: 2}
 		t.Fatalf("Review: %v", err)
 	}
 	h := NewHandlers(patches.Policy{}, nil)
-	rec := httpDo(h.Routes()[DeploymentPath], http.MethodPost, "application/json", bytes.NewReader(body))
+	rec := httpDo(h.routes()[DeploymentPath], http.MethodPost, "application/json", bytes.NewReader(body))
 	if !bytes.Equal(offline, rec.Body.Bytes()) {
 		t.Errorf("offline review differs from the server:\n%s\n%s", offline, rec.Body)
 	}

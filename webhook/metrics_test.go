@@ -18,7 +18,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 	m, reg := freshMetrics(t)
 	h := NewHandlers(patches.Policy{}, hostileParents)
 	h.Metrics = m
-	routes := h.Routes()
+	routes := h.routes()
 	singleton := hostileDeployment("", hostileSpec)
 	post := func(path string, body []byte) {
 		t.Helper()

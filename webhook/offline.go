@@ -31,11 +31,11 @@ func Review(ctx context.Context, h Handlers, in []byte) ([]byte, error) {
 	if ar.Request == nil {
 		return nil, errors.New("read AdmissionReview: it has no request")
 	}
-	path := PathFor(ar.Request)
+	path := pathFor(ar.Request)
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(in))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
-	h.Routes()[path].ServeHTTP(rec, req)
+	h.routes()[path].ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		return nil, fmt.Errorf("review: handler answered HTTP %d: %s", rec.Code, rec.Body.String())
 	}

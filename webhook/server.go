@@ -35,23 +35,23 @@ func NewHandlers(p patches.Policy, parent ParentLookup) Handlers {
 
 // Register mounts every handler on the server at its path.
 func (h Handlers) Register(srv webhook.Server) {
-	for path, hh := range h.Routes() {
+	for path, hh := range h.routes() {
 		srv.Register(path, hh)
 	}
 }
 
-// Routes returns the HTTP handler of every webhook path: the admission
+// routes returns the HTTP handler of every webhook path: the admission
 // handlers behind the transport checks of HTTPHandler.
-func (h Handlers) Routes() map[string]http.Handler {
+func (h Handlers) routes() map[string]http.Handler {
 	return map[string]http.Handler{
 		DeploymentPath: NewHTTPHandler(ResourceDeployments, h.Deployments, h.Metrics),
 		ScalePath:      NewHTTPHandler(ResourceScale, h.Scales, h.Metrics),
 	}
 }
 
-// PathFor returns the path of the handler the API server calls for req: the
+// pathFor returns the path of the handler the API server calls for req: the
 // scale entry for the scale subresource, the Deployment entry otherwise.
-func PathFor(req *admissionv1.AdmissionRequest) string {
+func pathFor(req *admissionv1.AdmissionRequest) string {
 	if req.SubResource == "scale" {
 		return ScalePath
 	}
