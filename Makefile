@@ -12,6 +12,10 @@ HELM := $(TOOLS_BIN)/helm
 CHART := charts/singleton-webhook
 IMAGE_OUT ?= $(BIN)/image
 IMAGE_LICENSES ?= Apache-2.0
+# The image's revision label and its one timestamp (the commit's, so a
+# rebuild of a commit gives the same digest).
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 FUZZTIME ?= 10s
 
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
@@ -90,7 +94,7 @@ manifests: controlplane ## Render dist/install.yaml (IMG sets the image).
 image: ## Build the OCI image (linux/amd64, linux/arm64) into bin/image without a daemon; IMG names it.
 	for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_OUT).bin/linux_$$arch/singleton-webhook . || exit 1; done
 	go run ./hack/image build -binaries $(IMAGE_OUT).bin -out $(IMAGE_OUT) -name $(IMG) -version $(VERSION) \
-	  -revision $$(git rev-parse HEAD) -created $$(git log -1 --format=%ct) -licenses $(IMAGE_LICENSES)
+	  -revision '$(REVISION)' -created '$(SOURCE_DATE_EPOCH)' -licenses '$(IMAGE_LICENSES)'
 
 .PHONY: image-push
 image-push: image ## Push the image of make image to IMG (needs a reachable registry; docker login credentials).

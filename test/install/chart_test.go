@@ -145,12 +145,20 @@ func diff(path string, a, b any) []string {
 		return out
 	case []any:
 		av, ok := a.([]any)
-		if !ok || len(av) != len(bv) {
+		if !ok {
 			return []string{fmt.Sprintf("%s: chart %v, manifests/ %v", path, a, b)}
 		}
 		var out []string
-		for i := range bv {
-			out = append(out, diff(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i])...)
+		for i := range max(len(av), len(bv)) {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			switch {
+			case i >= len(av):
+				out = append(out, fmt.Sprintf("%s: only manifests/ has %v", p, bv[i]))
+			case i >= len(bv):
+				out = append(out, fmt.Sprintf("%s: only the chart has %v", p, av[i]))
+			default:
+				out = append(out, diff(p, av[i], bv[i])...)
+			}
 		}
 		return out
 	default:

@@ -120,8 +120,19 @@ func TestChartValues(t *testing.T) {
 				t.Errorf("rendered %s", objectKey(o))
 			}
 		}
-		objs = renderChart(t, "--set", "metrics.serviceMonitor.enabled=true")
+		objs = renderChart(t, "--set", "metrics.serviceMonitor.enabled=true",
+			"--set", "metrics.readers[0].name=prometheus", "--set", "metrics.readers[0].namespace=monitoring")
 		findKind(t, objs, "ServiceMonitor")
+		for _, o := range objs {
+			if o.GetKind() == "ClusterRoleBinding" && o.GetName() == "singleton-webhook-metrics-reader" {
+				subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+				if fmt.Sprint(subjects) != "[map[kind:ServiceAccount name:prometheus namespace:monitoring]]" {
+					t.Errorf("metrics reader binding subjects %v", subjects)
+				}
+				return
+			}
+		}
+		t.Error("metrics.readers: no ClusterRoleBinding singleton-webhook-metrics-reader")
 	})
 	t.Run("timings, mode and replicas reach the Deployment", func(t *testing.T) {
 		d := findKind(t, renderChart(t, "--set", "replicas=3", "--set", "defaultMode=election",
