@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -148,17 +149,13 @@ func diff(path string, a, b any) []string {
 		if !ok {
 			return []string{fmt.Sprintf("%s: chart %v, manifests/ %v", path, a, b)}
 		}
+		if len(av) != len(bv) {
+			// An item added or removed: name it rather than every shifted one.
+			return append(missing(path, "only manifests/ has", bv, av), missing(path, "only the chart has", av, bv)...)
+		}
 		var out []string
-		for i := range max(len(av), len(bv)) {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			switch {
-			case i >= len(av):
-				out = append(out, fmt.Sprintf("%s: only manifests/ has %v", p, bv[i]))
-			case i >= len(bv):
-				out = append(out, fmt.Sprintf("%s: only the chart has %v", p, av[i]))
-			default:
-				out = append(out, diff(p, av[i], bv[i])...)
-			}
+		for i := range bv {
+			out = append(out, diff(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i])...)
 		}
 		return out
 	default:
@@ -167,6 +164,17 @@ func diff(path string, a, b any) []string {
 		}
 		return nil
 	}
+}
+
+// missing lists the items of a that b lacks.
+func missing(path, says string, a, b []any) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.ContainsFunc(b, func(y any) bool { return reflect.DeepEqual(x, y) }) {
+			out = append(out, fmt.Sprintf("%s: %s %v", path, says, x))
+		}
+	}
+	return out
 }
 
 func unionKeys(a, b map[string]any) []string {
