@@ -32,20 +32,25 @@ import (
 
 const usage = `usage:
   image build -binaries DIR -out DIR -name IMAGE -version V [-revision SHA] [-created UNIX] [-source URL] [-licenses SPDX]
-  image push -layout DIR IMAGE
-`
+  image push -layout DIR IMAGE`
+
+// errUsage marks a command line that names no known command.
+var errUsage = errors.New("usage")
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		// One line: make prints it as the reason the target failed.
 		fmt.Fprintln(os.Stderr, "image:", strings.ReplaceAll(err.Error(), "\n", " "))
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, usage)
+		}
 		os.Exit(1)
 	}
 }
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("no command given\n" + usage)
+		return fmt.Errorf("no command given: %w", errUsage)
 	}
 	switch args[0] {
 	case "build":
@@ -53,7 +58,7 @@ func run(args []string, stdout io.Writer) error {
 	case "push":
 		return runPush(args[1:], stdout)
 	default:
-		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
 	}
 }
 
