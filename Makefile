@@ -29,11 +29,15 @@ build: ## Build bin/singleton-webhook.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/singleton-webhook .
 
 .PHONY: controlplane
-controlplane: ## Build kube-apiserver, kubectl and etcd from Go modules into bin/k8s (cached).
+controlplane: kwok ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok from Go modules into bin/k8s (cached).
 	hack/controlplane/build.sh $(K8S_BIN)
 
+.PHONY: kwok
+kwok: ## Build kwok (simulated nodes) from its pinned Go module into bin/k8s (cached).
+	hack/kwok/build.sh $(K8S_BIN)
+
 .PHONY: run
-run: build controlplane ## Run a local control plane with the webhook registered (Ctrl-C stops it).
+run: build controlplane ## Run a local cluster (simulated nodes) with the webhook registered (Ctrl-C stops it).
 	hack/run.sh
 
 .PHONY: test
@@ -44,7 +48,7 @@ test-unit: ## Unit tests (no API server).
 	go test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: controlplane build helm ## Tests against a real kube-apiserver + etcd, kubectl and cert-manager.
+test-integration: controlplane build helm ## Tests against a real control plane (and kwok nodes), kubectl and cert-manager.
 	go test -tags integration -count=1 -timeout 20m ./...
 
 .PHONY: test-chart

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: a local control plane (etcd + kube-apiserver from bin/k8s) with
+# `make run`: a local cluster (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kwok nodes from bin/k8s) with
 # bin/singleton-webhook serving and registered. Prints the KUBECONFIG to
 # export, stays in the foreground; Ctrl-C (or SIGTERM) stops everything.
 # Flags are passed to hack/localcluster (-run-dir, -webhook-binary).

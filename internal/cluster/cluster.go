@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
 )
@@ -136,7 +137,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	if c.Clientset, err = kubernetes.NewForConfig(cp.Config); err != nil {
+	quiet := rest.CopyConfig(cp.Config)
+	// Admission warnings are the webhook's answer to what a test asked;
+	// tests read them through kubectl, not from this client's log.
+	quiet.WarningHandler = rest.NoWarnings{}
+	if c.Clientset, err = kubernetes.NewForConfig(quiet); err != nil {
 		return nil, fmt.Errorf("start cluster: client: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)

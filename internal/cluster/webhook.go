@@ -51,6 +51,8 @@ func (c *Cluster) StartWebhook(ctx context.Context, binary string, extraArgs ...
 		"--webhook-port", strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
+		// A local cluster: metrics over plain HTTP, for curl.
+		"--metrics-secure=false",
 	}, extraArgs...)
 	p, err := startProcess(c.opts.Dir, "singleton-webhook", binary, args...)
 	if err != nil {

@@ -55,6 +55,15 @@ var faults = []fault{
 		run(t, "-n", old.Namespace, "delete", "pod", old.Name, "--wait=false")
 		return time.Now(), func() {}
 	}},
+	{name: "kubectl delete pod, the app exits 1 s after SIGTERM", do: func(t *testing.T, _ *tracker, old *corev1.Pod) (time.Time, func()) {
+		run(t, "-n", old.Namespace, "delete", "pod", old.Name, "--wait=false")
+		from := time.Now()
+		time.Sleep(time.Second)
+		if err := cl.MarkStopped(ctxFor(t, 30*time.Second), old.Namespace, old.Name); err != nil {
+			t.Fatal(err)
+		}
+		return from, func() {}
+	}},
 	{name: "eviction (Eviction API)", do: func(t *testing.T, _ *tracker, old *corev1.Pod) (time.Time, func()) {
 		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: old.Name, Namespace: old.Namespace}}
 		if err := cl.Clientset.PolicyV1().Evictions(old.Namespace).Evict(ctxFor(t, 30*time.Second), ev); err != nil {
@@ -168,7 +177,7 @@ func writeReport(t *testing.T, results []result) {
 		return
 	}
 	var b strings.Builder
-	b.WriteString("| workload | fault | two Pods running (s) | none serving (s) | replacement serving after (s) |\n|---|---|---|---|---|\n")
+	b.WriteString("| workload | fault | two Pods running (s) | none serving (s) | replacement serving after the fault (s) |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %s | **%.1f** | %.1f | %.1f |\n", r.workload, r.fault, r.w.Overlap.Seconds(), r.w.Down.Seconds(), r.replacement.Seconds())
 	}

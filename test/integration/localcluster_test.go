@@ -22,7 +22,8 @@ import (
 )
 
 // TestLocalCluster runs what `make run` runs, as a user would: waits for
-// the export line, applies examples/replicas.yaml with kubectl, sends
+// the export line, applies examples/replicas.yaml with kubectl, sees its Pod
+// Running on a simulated node, sends
 // SIGTERM, and checks that every process it started is gone with the
 // control plane's data.
 func TestLocalCluster(t *testing.T) {
@@ -37,7 +38,7 @@ func TestLocalCluster(t *testing.T) {
 	}
 	lc, kubeconfig := startLocalCluster(t, root)
 	children := childProcesses(t, lc.cmd.Process.Pid)
-	for _, want := range []string{"etcd", "kube-apiserver", "singleton-webhook"} {
+	for _, want := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "singleton-webhook"} {
 		if !containsValue(children, want) {
 			t.Errorf("localcluster's children %v lack %s", children, want)
 		}
@@ -60,6 +61,19 @@ func TestLocalCluster(t *testing.T) {
 	}
 	if got, _ := run("get", "deploy", "queue-consumer", "-o", "jsonpath={.spec.replicas} {.spec.strategy.type}"); got != "1 Recreate" {
 		t.Errorf("stored queue-consumer has replicas and strategy %q, want \"1 Recreate\"", got)
+	}
+	// The cluster runs Pods: the singleton's one Pod is Running on a node.
+	deadline := time.Now().Add(time.Minute)
+	var pods string
+	for time.Now().Before(deadline) {
+		pods, _ = run("get", "pods", "-l", "app=queue-consumer", "-o", "jsonpath={range .items[*]}{.status.phase} {.spec.nodeName};{end}")
+		if strings.HasPrefix(pods, "Running node-") && strings.Count(pods, ";") == 1 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.HasPrefix(pods, "Running node-") || strings.Count(pods, ";") != 1 {
+		t.Errorf("pods of queue-consumer: %q, want one Running on a node", pods)
 	}
 
 	if err := lc.stop(time.Minute); err != nil {
