@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +21,15 @@ import (
 // encoding also writes struct fields raw may lack (`"strategy":{}`), so the
 // operations are then anchored on raw, and put in a stable order so the same
 // request always gets the same bytes.
+//
+// before and after, when pointers to structs of one type, are pruned first
+// (pruneEqual): diff owns them.
 func diff(raw []byte, before, after any) ([]jsonpatch.Operation, error) {
+	seen := presence{}
+	pa, pb := reflect.ValueOf(before), reflect.ValueOf(after)
+	if pa.Kind() == reflect.Pointer && pb.Type() == pa.Type() && pa.Elem().Kind() == reflect.Struct && !pa.IsNil() && !pb.IsNil() {
+		pruneEqual(pa.Elem(), pb.Elem(), "", seen)
+	}
 	a, err := json.Marshal(before)
 	if err != nil {
 		return nil, err
@@ -32,27 +42,88 @@ func diff(raw []byte, before, after any) ([]jsonpatch.Operation, error) {
 	if err != nil || len(ops) == 0 {
 		return ops, err
 	}
-	var rawDoc any
-	if err := json.Unmarshal(raw, &rawDoc); err != nil {
-		return nil, fmt.Errorf("read raw object: %w", err)
-	}
-	if ops, err = anchor(rawDoc, b, ops); err != nil {
+	if ops, err = anchor(seen, &rawNode{raw: raw}, b, ops); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })
 	return ops, nil
 }
 
+// jsonMarshaler is the interface of types with their own JSON encoding.
+var jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+
+// presence records, for each JSON path pruneEqual entered, whether the
+// object before the mutation has a value there: true when its typed value
+// is not zero (the decoder set it, so the raw object has it), false when it
+// is zero (the raw object may lack it: the typed encoding writes some zero
+// values anyway, such as "strategy":{}).
+type presence map[string]bool
+
+// pruneEqual zeroes, in a and b (structs of one type), every field equal in
+// both, entering struct fields (and pointers to structs) to compare their
+// fields, and records in seen the presence of what it enters and keeps. What
+// remains differs, so the JSON diff of the two has the operations of the
+// diff of the whole objects, computed from documents a fraction of their
+// size: a Deployment's containers are left out unless the mutation changed
+// them. Slices, maps and types with their own JSON encoding are compared
+// whole, never entered: an array diff needs the whole array.
+func pruneEqual(a, b reflect.Value, path string, seen presence) {
+	for i := range a.NumField() {
+		fa, fb := a.Field(i), b.Field(i)
+		if !fa.CanSet() {
+			continue
+		}
+		p := jsonPath(path, a.Type().Field(i))
+		t := fa.Type()
+		custom := t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler)
+		switch {
+		case !custom && t.Kind() == reflect.Struct:
+			if p != path {
+				seen[p] = !fa.IsZero()
+			}
+			pruneEqual(fa, fb, p, seen)
+		case !custom && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !fa.IsNil() && !fb.IsNil():
+			seen[p] = true
+			pruneEqual(fa.Elem(), fb.Elem(), p, seen)
+		case reflect.DeepEqual(fa.Interface(), fb.Interface()):
+			fa.SetZero()
+			fb.SetZero()
+		default:
+			seen[p] = !fa.IsZero()
+		}
+	}
+}
+
+// jsonPath is the JSON pointer of struct field f under path: its JSON name
+// appended, or path itself for an embedded struct encoded inline.
+func jsonPath(path string, f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" && f.Anonymous {
+		return path
+	}
+	if name == "" {
+		name = f.Name
+	}
+	return path + "/" + strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
+}
+
 // anchor rewrites ops so that each applies to rawDoc. An operation below a
 // path rawDoc lacks becomes one add of the highest missing path, its value
 // taken from after; a replace of a missing path becomes an add, a remove of
 // one is dropped.
-func anchor(rawDoc any, after []byte, ops []jsonpatch.Operation) ([]jsonpatch.Operation, error) {
+func anchor(seen presence, rawDoc *rawNode, after []byte, ops []jsonpatch.Operation) ([]jsonpatch.Operation, error) {
 	out := make([]jsonpatch.Operation, 0, len(ops))
 	added := map[string]bool{}
 	var afterDoc any
 	for _, op := range ops {
-		missing := firstMissing(rawDoc, op.Path)
+		missing := ""
+		var err error
+		if !seen.has(op) {
+			missing, err = firstMissing(rawDoc, op.Path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read raw object: %w", err)
+		}
 		switch {
 		case missing == "":
 			out = append(out, op)
@@ -74,36 +145,114 @@ func anchor(rawDoc any, after []byte, ops []jsonpatch.Operation) ([]jsonpatch.Op
 	return out, nil
 }
 
+// has reports whether the raw object certainly has the parents of op's path
+// and, unless op adds it, the path itself, as far as seen tells: below what
+// pruneEqual entered (inside a map or an array, which hold only what the raw
+// object had) it does. false: the raw object must be read to know.
+func (seen presence) has(op jsonpatch.Operation) bool {
+	for i := 1; i < len(op.Path); i++ {
+		if op.Path[i] != '/' {
+			continue
+		}
+		present, known := seen[op.Path[:i]]
+		if !known {
+			return true
+		}
+		if !present {
+			return false
+		}
+	}
+	present, known := seen[op.Path]
+	return !known || present || op.Operation == "add"
+}
+
 // firstMissing returns the shortest prefix of the JSON pointer path that doc
 // does not have (or holds as a scalar, such as null, where the path needs an
 // object), or "" when doc has all of it or an array index makes it
 // undecidable: array operations are left as computed.
-func firstMissing(doc any, path string) string {
+func firstMissing(doc *rawNode, path string) (string, error) {
 	segs := strings.Split(path, "/")[1:]
 	cur := doc
 	for i, s := range segs {
-		switch v := cur.(type) {
-		case map[string]any:
-			next, ok := v[unescape(s)]
-			if !ok {
-				return "/" + strings.Join(segs[:i+1], "/")
-			}
-			cur = next
-		case []any:
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 || n >= len(v) {
-				return ""
-			}
-			cur = v[n]
-		default:
+		next, kind, err := cur.child(s)
+		switch {
+		case err != nil:
+			return "", err
+		case kind == '{' && next == nil:
+			return "/" + strings.Join(segs[:i+1], "/"), nil
+		case kind == '[' && next == nil:
+			return "", nil
+		case kind != '{' && kind != '[':
 			// A scalar or null where the path goes on: the parent is rewritten.
 			if i == 0 {
-				return ""
+				return "", nil
 			}
-			return "/" + strings.Join(segs[:i], "/")
+			return "/" + strings.Join(segs[:i], "/"), nil
+		}
+		cur = next
+	}
+	return "", nil
+}
+
+// rawNode is a value of the raw object, decoded one level at a time as
+// paths go through it: finding whether the few paths of a patch exist reads
+// the objects on those paths only, not the whole object into maps.
+type rawNode struct {
+	raw     json.RawMessage
+	decoded bool
+	fields  map[string]*rawNode // an object's members
+	items   []*rawNode          // an array's elements
+}
+
+// child returns the member (object) or element (array) that the JSON
+// pointer segment seg names, nil if there is none, and the kind of n: '{',
+// '[', or another byte for a scalar or null.
+func (n *rawNode) child(seg string) (*rawNode, byte, error) {
+	t := bytes.TrimLeft(n.raw, " \t\r\n")
+	if len(t) == 0 {
+		return nil, 0, nil
+	}
+	kind := t[0]
+	if !n.decoded && (kind == '{' || kind == '[') {
+		if err := n.decode(kind); err != nil {
+			return nil, kind, err
 		}
 	}
-	return ""
+	switch kind {
+	case '{':
+		return n.fields[unescape(seg)], kind, nil
+	case '[':
+		i, err := strconv.Atoi(seg)
+		if err != nil || i < 0 || i >= len(n.items) {
+			return nil, kind, nil
+		}
+		return n.items[i], kind, nil
+	}
+	return nil, kind, nil
+}
+
+func (n *rawNode) decode(kind byte) error {
+	n.decoded = true
+	if kind == '{' {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(n.raw, &m); err != nil {
+			return err
+		}
+		n.fields = make(map[string]*rawNode, len(m))
+		for k, v := range m {
+			n.fields[k] = &rawNode{raw: v}
+		}
+		return nil
+	}
+	var a []json.RawMessage
+	if err := json.Unmarshal(n.raw, &a); err != nil {
+		return err
+	}
+	n.items = make([]*rawNode, len(a))
+	for i, v := range a {
+		n.items[i] = &rawNode{raw: v}
+	}
+	return nil
 }
 
 // lookup returns the value at a JSON pointer path of doc.
@@ -130,8 +279,12 @@ func lookup(doc any, path string) (any, bool) {
 	return cur, true
 }
 
+// unescape decodes a JSON pointer segment: ~1 is /, ~0 is ~.
 func unescape(s string) string {
-	return strings.NewReplacer("~1", "/", "~0", "~").Replace(s)
+	if !strings.Contains(s, "~") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
 }
 
 // opLess orders operations by path, array indices numerically. CreatePatch
