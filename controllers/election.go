@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,16 +38,23 @@ const (
 // eventSource names the election controllers in the Events they record.
 const eventSource = "singleton-webhook"
 
+// deploymentGVK is the kind of the metadata-only Deployments read from the
+// manager's cache.
+var deploymentGVK = appsv1.SchemeGroupVersion.WithKind("Deployment")
+
 // SetupElection registers the election-mode controllers with the manager:
-// ElectorRBAC (a RoleBinding per ServiceAccount running the sidecar) and
+// ElectorRBAC (the Lease, a Role and a RoleBinding per Deployment running
+// the sidecar), RoleLabel (the Pods' role label, from the Lease) and
 // LeaderService (the <deployment>-leader Service).
 //
-// Both watch Deployment metadata through the manager's cache, the same
+// They watch Deployment metadata through the manager's cache, the same
 // metadata-only informer the drift controller and the scale handler use,
-// and read a full Deployment from the API server only for singletons. The
-// RoleBindings and Services they own are watched through a cache of their
-// own, restricted to ManagedByLabel, so the process never holds every
-// RoleBinding or Service of the cluster.
+// and read a full Deployment from the API server only when they need its
+// spec. The Roles, RoleBindings, Leases and Services they own are watched
+// through a cache of their own, restricted to ManagedByLabel, so the
+// process never holds every such object of the cluster. Pods come from the
+// manager's cache, which the binary restricts to the Pods of singletons
+// (PodCacheOptions).
 func SetupElection(mgr ctrl.Manager, p patches.Policy) error {
 	owned, err := cache.New(mgr.GetConfig(), cache.Options{
 		HTTPClient:           mgr.GetHTTPClient(),
@@ -62,17 +70,23 @@ func SetupElection(mgr ctrl.Manager, p patches.Policy) error {
 		return fmt.Errorf("set up election controllers: add cache of owned objects: %w", err)
 	}
 	recorder := mgr.GetEventRecorder(eventSource)
-	rbac := &ElectorRBAC{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Deployments: mgr.GetCache(),
-		Owned: owned, Policy: p, Recorder: recorder}
+	byOwner := func(o client.Object) source.Source {
+		return source.Kind(owned, o, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
+			&appsv1.Deployment{}, handler.OnlyControllerOwner()))
+	}
+	rbac := &ElectorRBAC{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Owned: owned, Policy: p, Recorder: recorder}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("singleton-elector-rbac").
-		WatchesMetadata(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(namespaceRequest[client.Object]),
-			builder.WithPredicates(electionEvents())).
-		WatchesRawSource(source.Kind(owned, &rbacv1.RoleBinding{},
-			handler.TypedEnqueueRequestsFromMapFunc(namespaceRequest[*rbacv1.RoleBinding]))).
+		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
+		WatchesRawSource(byOwner(&rbacv1.Role{})).
+		WatchesRawSource(byOwner(&rbacv1.RoleBinding{})).
+		WatchesRawSource(byOwner(&coordinationv1.Lease{})).
 		Complete(rbac)
 	if err != nil {
 		return fmt.Errorf("set up elector RBAC controller: %w", err)
+	}
+	if err := setupRoleLabel(mgr, owned, p); err != nil {
+		return err
 	}
 	svc := &LeaderService{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Deployments: mgr.GetCache(),
 		Owned: owned, Policy: p, Recorder: recorder}
@@ -89,10 +103,36 @@ func SetupElection(mgr ctrl.Manager, p patches.Policy) error {
 	return nil
 }
 
-// namespaceRequest maps an object to the request of its namespace: the RBAC
-// controller reconciles a namespace as a whole.
-func namespaceRequest[T client.Object](_ context.Context, o T) []reconcile.Request {
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace()}}}
+// setupRoleLabel registers the RoleLabel controller: a Deployment is
+// reconciled when it changes, when one of its Pods does, and when its
+// Lease does (found by name, as an adopted Lease has no owner).
+func setupRoleLabel(mgr ctrl.Manager, owned cache.Cache, p patches.Policy) error {
+	deployments := mgr.GetCache()
+	byLease := func(ctx context.Context, l *coordinationv1.Lease) []reconcile.Request {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DeploymentList"))
+		if err := deployments.List(ctx, list, client.InNamespace(l.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range list.Items {
+			if m := &list.Items[i]; mayRunElector(m.Annotations) && LeaseName(m) == l.Name {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+			}
+		}
+		return out
+	}
+	rl := &RoleLabel{Client: mgr.GetClient(), Deployments: deployments, Owned: owned, Policy: p}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("singleton-role-label").
+		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podGroup)).
+		WatchesRawSource(source.Kind(owned, &coordinationv1.Lease{}, handler.TypedEnqueueRequestsFromMapFunc(byLease))).
+		Complete(rl)
+	if err != nil {
+		return fmt.Errorf("set up role label controller: %w", err)
+	}
+	return nil
 }
 
 // mayRunElector reports whether a Deployment's annotations make it worth

@@ -43,7 +43,7 @@ func startElection(t *testing.T, p patches.Policy) *testenv.Env {
 	t.Helper()
 	env := testenv.Start(t, testenv.Options{})
 	env.StartWebhook(t, testenv.WebhookOptions{Policy: p, Controllers: []string{"drift"}})
-	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml", "elector-clusterrole.yaml"} {
+	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"} {
 		if _, stderr, err := env.Kubectl(t, "", "apply", "-f", filepath.Join(env.Root, "manifests", f)); err != nil {
 			t.Fatalf("apply manifests/%s: %v: %s", f, err, stderr)
 		}

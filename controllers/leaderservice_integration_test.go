@@ -32,7 +32,8 @@ func TestLeaderServiceIntegration(t *testing.T) {
 			err := env.Client.Get(ctxFor(t), key, s)
 			return err == nil, "get: " + errString(err)
 		})
-		wantSelector := map[string]string{"app": "api", patches.RoleLabel: patches.RoleLeader}
+		// The pod template's labels (the webhook adds singleton.dev/deployment) and the role.
+		wantSelector := map[string]string{"app": "api", patches.LabelDeployment: "api", patches.RoleLabel: patches.RoleLeader}
 		if !equality.Semantic.DeepEqual(s.Spec.Selector, wantSelector) {
 			t.Errorf("selector %v, want %v", s.Spec.Selector, wantSelector)
 		}

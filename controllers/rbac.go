@@ -3,15 +3,13 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,117 +20,72 @@ import (
 
 // Names of the elector's RBAC.
 const (
-	// ElectorClusterRole is the ClusterRole the sidecar needs
-	// (manifests/elector-clusterrole.yaml).
-	ElectorClusterRole = "singleton-elector"
-	// RoleBindingPrefix starts the name of each RoleBinding the controller
-	// keeps; the ServiceAccount's name follows.
+	// RoleBindingPrefix starts the names of the Role and the RoleBinding
+	// kept for each election-mode Deployment; the Deployment's name follows.
 	RoleBindingPrefix = "singleton-elector-"
 	// DefaultServiceAccount is the ServiceAccount of a pod that names none.
 	DefaultServiceAccount = "default"
 )
 
-// ElectorRBAC keeps, in each namespace, one RoleBinding to
-// ElectorClusterRole per ServiceAccount whose pods run the elector sidecar:
-// created when the first such Deployment appears, restored when deleted or
-// edited, deleted when the last one is gone or leaves election mode. A
-// request is a namespace (Name empty): the namespace is reconciled as a
-// whole, so a deleted Deployment, whose ServiceAccount can no longer be
-// read, is handled like any other change.
+// ElectorRBAC keeps, for each Deployment whose pods run the elector
+// sidecar, what the sidecar needs and nothing more:
 //
-// Nothing is written during admission: the binding appears right after the
-// Deployment, before its pods have pulled their images.
+//   - the Lease, created by the controller (labelled ManagedByLabel, owned
+//     by the Deployment), so the sidecar needs no "create";
+//   - a Role singleton-elector-<deployment> granting get, update and watch
+//     on that one Lease, by name;
+//   - a RoleBinding of that Role to the pods' ServiceAccount.
+//
+// The Role and the RoleBinding are restored when edited or deleted, and
+// deleted when the Deployment leaves election mode; the garbage collector
+// removes all three with the Deployment. A request is a
+// Deployment. Nothing is written during admission: the objects appear
+// right after the Deployment, before its pods have pulled their images.
 type ElectorRBAC struct {
-	// Client writes the RoleBindings.
+	// Client writes the objects.
 	Client client.Client
-	// Reader reads full Deployments from the API server.
+	// Reader reads full Deployments, and objects the Owned cache does not
+	// hold yet, from the API server.
 	Reader client.Reader
-	// Deployments lists Deployment metadata (the manager's cache).
-	Deployments client.Reader
-	// Owned lists the RoleBindings carrying ManagedByLabel.
+	// Owned reads the Roles, RoleBindings and Leases carrying ManagedByLabel.
 	Owned client.Reader
 	// Policy is the cluster-wide policy (the default mode).
 	Policy patches.Policy
-	// Recorder records the bindings made as Events on the Deployments.
+	// Recorder records the objects made as Events on the Deployments.
 	Recorder events.EventRecorder
-
-	memo specMemo
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *ElectorRBAC) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ns := req.Namespace
-	users, err := r.serviceAccounts(ctx, ns)
+	d := &appsv1.Deployment{}
+	err := r.Reader.Get(ctx, req.NamespacedName, d)
+	if apierrors.IsNotFound(err) {
+		return ctrl.Result{}, r.cleanup(ctx, req.Namespace, req.Name)
+	}
 	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("read deployment %s: %w", req, err)
+	}
+	_, injected := d.Spec.Template.Annotations[patches.AnnotationInjected]
+	if d.DeletionTimestamp != nil || !runsElector(injected, d.Annotations, r.Policy) {
+		return ctrl.Result{}, r.cleanup(ctx, d.Namespace, d.Name)
+	}
+	lease := LeaseName(d)
+	if err := r.ensureLease(ctx, d, lease); err != nil {
 		return ctrl.Result{}, err
 	}
-	var owned rbacv1.RoleBindingList
-	if err := r.Owned.List(ctx, &owned, client.InNamespace(ns)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("list elector role bindings: %w", err)
+	if err := r.ensureRole(ctx, d, electorRole(d, lease)); err != nil {
+		return ctrl.Result{}, err
 	}
-	have := map[string]*rbacv1.RoleBinding{}
-	for i := range owned.Items {
-		have[owned.Items[i].Name] = &owned.Items[i]
-	}
-	for _, sa := range sortedKeys(users) {
-		name := RoleBindingPrefix + sa
-		if err := r.ensure(ctx, roleBinding(ns, sa), have[name], users[sa]); err != nil {
-			return ctrl.Result{}, err
-		}
-		delete(have, name)
-	}
-	for _, rb := range have {
-		if err := r.remove(ctx, rb); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.ensureBinding(ctx, d, electorBinding(d))
 }
 
-// serviceAccounts maps each ServiceAccount of ns whose pods run the sidecar
-// to the Deployments using it.
-func (r *ElectorRBAC) serviceAccounts(ctx context.Context, ns string) (map[string][]*metav1.PartialObjectMetadata, error) {
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DeploymentList"))
-	// Read-only use: no copy of every Deployment of the namespace per pass.
-	if err := r.Deployments.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
+// LeaseName is the Lease of an election-mode Deployment: its
+// singleton.dev/lease-name annotation, else its name.
+func LeaseName(d metav1.Object) string {
+	if v := d.GetAnnotations()[patches.AnnotationLeaseName]; v != "" {
+		return v
 	}
-	users := map[string][]*metav1.PartialObjectMetadata{}
-	seen := map[types.UID]bool{}
-	for i := range list.Items {
-		m := &list.Items[i]
-		if m.DeletionTimestamp != nil || !mayRunElector(m.Annotations) {
-			continue
-		}
-		seen[m.UID] = true
-		f, ok := r.memo.get(m.UID, m.Generation)
-		if !ok {
-			d := &appsv1.Deployment{}
-			if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(m), d); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue
-				}
-				return nil, fmt.Errorf("read deployment %s: %w", m.Name, err)
-			}
-			f = r.memo.put(d)
-		}
-		if !runsElector(f.injected, m.Annotations, r.Policy) {
-			continue
-		}
-		users[f.serviceAccount] = append(users[f.serviceAccount], deploymentRef(m))
-	}
-	r.memo.prune(ns, seen)
-	return users, nil
-}
-
-// deploymentRef is a Deployment's identity, typed for Events; the cached
-// object itself is shared and must not be modified.
-func deploymentRef(m *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
-	ref := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion}}
-	ref.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
-	return ref
+	return d.GetName()
 }
 
 // serviceAccountOf is the ServiceAccount a pod runs as.
@@ -146,72 +99,64 @@ func serviceAccountOf(s *corev1.PodSpec) string {
 	return DefaultServiceAccount
 }
 
-// roleBinding is the binding of one ServiceAccount to ElectorClusterRole.
-func roleBinding(ns, sa string) *rbacv1.RoleBinding {
-	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: RoleBindingPrefix + sa, Namespace: ns,
-			Labels: map[string]string{ManagedByLabel: ManagedBy},
-		},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ElectorClusterRole},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: ns}},
+// ownedMeta is the metadata of an object kept for d.
+func ownedMeta(d *appsv1.Deployment, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: name, Namespace: d.Namespace,
+		Labels: map[string]string{ManagedByLabel: ManagedBy},
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d,
+			appsv1.SchemeGroupVersion.WithKind("Deployment"))},
 	}
 }
 
-// ensure makes the binding exist as wanted. have is our binding of that
-// name, nil when the cache holds none.
-func (r *ElectorRBAC) ensure(ctx context.Context, want, have *rbacv1.RoleBinding, users []*metav1.PartialObjectMetadata) error {
-	log := logf.FromContext(ctx).WithValues("roleBinding", want.Name)
-	if have == nil {
-		return r.create(ctx, want, users)
+// electorRole grants the sidecar what client-go's election does with one
+// Lease, named: read it, renew or take it over (update), and watch it.
+func electorRole(d *appsv1.Deployment, lease string) *rbacv1.Role {
+	return &rbacv1.Role{
+		ObjectMeta: ownedMeta(d, RoleBindingPrefix+d.Name),
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"},
+			ResourceNames: []string{lease}, Verbs: []string{"get", "update", "watch"},
+		}},
 	}
-	if have.RoleRef != want.RoleRef {
-		// roleRef is immutable: replace the binding.
-		if err := r.remove(ctx, have); err != nil {
-			return err
-		}
-		return r.create(ctx, want, users)
+}
+
+// electorBinding binds electorRole to the ServiceAccount of d's pods.
+func electorBinding(d *appsv1.Deployment) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		ObjectMeta: ownedMeta(d, RoleBindingPrefix+d.Name),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: RoleBindingPrefix + d.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind,
+			Name: serviceAccountOf(&d.Spec.Template.Spec), Namespace: d.Namespace}},
 	}
-	if equality.Semantic.DeepEqual(have.Subjects, want.Subjects) {
+}
+
+// ensureLease creates the Lease if it does not exist. A Lease of that name
+// the controller did not create is adopted (labelled, so the role label
+// controller sees it) but not made owned by the Deployment.
+func (r *ElectorRBAC) ensureLease(ctx context.Context, d *appsv1.Deployment, name string) error {
+	have := &coordinationv1.Lease{}
+	err := r.Owned.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, have)
+	if err == nil {
 		return nil
 	}
-	fixed := have.DeepCopy()
-	fixed.Subjects = want.Subjects
-	if err := r.Client.Update(ctx, fixed); err != nil {
-		return fmt.Errorf("restore subjects of role binding %s: %w", want.Name, err)
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read lease %s: %w", name, err)
 	}
-	log.Info("restored the subjects of an elector role binding")
-	return nil
-}
-
-// create creates the binding. When the name is taken by a binding the cache
-// does not hold (unlabelled, or too recent), it adopts it if it grants the
-// same role and leaves it alone otherwise.
-func (r *ElectorRBAC) create(ctx context.Context, want *rbacv1.RoleBinding, users []*metav1.PartialObjectMetadata) error {
-	log := logf.FromContext(ctx).WithValues("roleBinding", want.Name)
-	err := r.Client.Create(ctx, want)
+	err = r.Client.Create(ctx, &coordinationv1.Lease{ObjectMeta: ownedMeta(d, name)})
 	if err == nil {
-		log.Info("bound a ServiceAccount to the elector role", "serviceAccount", want.Subjects[0].Name)
-		for _, d := range users {
-			r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "ElectorRBACBound", "Bind",
-				"RoleBinding %s grants ServiceAccount %s the ClusterRole %s the leader-election sidecar needs",
-				want.Name, want.Subjects[0].Name, ElectorClusterRole)
-		}
+		logf.FromContext(ctx).Info("created the elector's lease", "lease", name)
+		r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "ElectorLeaseCreated", "Create",
+			"Lease %s created for the leader-election sidecar", name)
 		return nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create role binding %s: %w", want.Name, err)
+		return fmt.Errorf("create lease %s: %w", name, err)
 	}
-	have := &rbacv1.RoleBinding{}
-	if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
-		return fmt.Errorf("read role binding %s: %w", want.Name, err)
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, have); err != nil {
+		return fmt.Errorf("read lease %s: %w", name, err)
 	}
-	if have.RoleRef != want.RoleRef {
-		log.Info("not touching a role binding of the same name that grants another role; the sidecar may lack its RBAC",
-			"roleRef", have.RoleRef.Name)
-		return nil
-	}
-	if managed(have) && equality.Semantic.DeepEqual(have.Subjects, want.Subjects) {
+	if managed(have) {
 		return nil // ours, the cache had not seen it yet
 	}
 	adopted := have.DeepCopy()
@@ -219,37 +164,8 @@ func (r *ElectorRBAC) create(ctx context.Context, want *rbacv1.RoleBinding, user
 		adopted.Labels = map[string]string{}
 	}
 	adopted.Labels[ManagedByLabel] = ManagedBy
-	adopted.Subjects = want.Subjects
 	if err := r.Client.Update(ctx, adopted); err != nil {
-		return fmt.Errorf("adopt role binding %s: %w", want.Name, err)
+		return fmt.Errorf("adopt lease %s: %w", name, err)
 	}
-	log.Info("adopted an elector role binding")
 	return nil
-}
-
-// remove deletes one of our bindings, only if it is still the object seen.
-func (r *ElectorRBAC) remove(ctx context.Context, rb *rbacv1.RoleBinding) error {
-	if !managed(rb) {
-		return nil
-	}
-	err := r.Client.Delete(ctx, rb, client.Preconditions{UID: &rb.UID, ResourceVersion: &rb.ResourceVersion})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err):
-		return nil // changed meanwhile: its watch event brings the namespace back
-	case err != nil:
-		return fmt.Errorf("delete role binding %s: %w", rb.Name, err)
-	}
-	logf.FromContext(ctx).Info("removed an elector role binding no Deployment needs", "roleBinding", rb.Name)
-	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -14,188 +16,120 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
-// binding is a RoleBinding in namespace "apps"; managedBy adds our label.
-func binding(name, role, subject string, managedBy bool) *rbacv1.RoleBinding {
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: subject, Namespace: "apps"}},
-	}
-	if managedBy {
-		rb.Labels = map[string]string{ManagedByLabel: ManagedBy}
-	}
-	return rb
-}
-
-// bindingState renders the namespace's RoleBindings as
-// "name→role:subject[ managed]", sorted.
-func bindingState(t *testing.T, c client.Client) []string {
+// rbacState renders the namespace's Roles, RoleBindings and Leases, sorted:
+// "role NAME: VERBS on leases/NAMES", "binding NAME→ROLE: SUBJECT",
+// "lease NAME", each with " managed" when labelled.
+func rbacState(t *testing.T, c client.Client) []string {
 	t.Helper()
-	var list rbacv1.RoleBindingList
-	if err := c.List(context.Background(), &list, client.InNamespace("apps")); err != nil {
-		t.Fatalf("list role bindings: %v", err)
-	}
+	ctx := context.Background()
 	var out []string
-	for _, rb := range list.Items {
-		s := rb.Name + "→" + rb.RoleRef.Name + ":"
-		for _, sub := range rb.Subjects {
-			s += sub.Namespace + "/" + sub.Name
+	suffix := func(o metav1.Object) string {
+		if managed(o) {
+			return " managed"
 		}
-		if managed(&rb) {
-			s += " managed"
+		return ""
+	}
+	var roles rbacv1.RoleList
+	var bindings rbacv1.RoleBindingList
+	var leases coordinationv1.LeaseList
+	for _, l := range []client.ObjectList{&roles, &bindings, &leases} {
+		if err := c.List(ctx, l, client.InNamespace("apps")); err != nil {
+			t.Fatalf("list: %v", err)
 		}
-		out = append(out, s)
+	}
+	for _, r := range roles.Items {
+		for _, rule := range r.Rules {
+			out = append(out, "role "+r.Name+": "+strings.Join(rule.Verbs, ",")+" on "+
+				strings.Join(rule.Resources, ",")+"/"+strings.Join(rule.ResourceNames, ",")+suffix(&r))
+		}
+	}
+	for _, b := range bindings.Items {
+		s := "binding " + b.Name + "→" + b.RoleRef.Kind + "/" + b.RoleRef.Name + ":"
+		for _, sub := range b.Subjects {
+			s += " " + sub.Namespace + "/" + sub.Name
+		}
+		out = append(out, s+suffix(&b))
+	}
+	for _, l := range leases.Items {
+		out = append(out, "lease "+l.Name+suffix(&l))
 	}
 	sort.Strings(out)
 	return out
 }
 
 func TestElectorRBACReconcile(t *testing.T) {
+	withLease := map[string]string{patches.AnnotationSingleton: "true", patches.AnnotationMode: "election",
+		patches.AnnotationLeaseName: "shared-lock"}
+	own := func(name string) []string {
+		return []string{
+			"binding singleton-elector-" + name + "→Role/singleton-elector-" + name + ": apps/worker managed",
+			"lease " + name + " managed",
+			"role singleton-elector-" + name + ": get,update,watch on leases/" + name + " managed",
+		}
+	}
 	tests := map[string]struct {
 		objs []client.Object
+		req  string
 		want []string
 	}{
-		"an election-mode Deployment without a ServiceAccount binds default": {
-			objs: []client.Object{deploy("a", election, "")},
-			want: []string{"singleton-elector-default→singleton-elector:apps/default managed"},
+		"an election-mode Deployment gets its Lease, and a Role on it alone bound to its ServiceAccount": {
+			objs: []client.Object{deploy("a", election, "worker")}, req: "a", want: own("a"),
 		},
-		"two Deployments sharing a ServiceAccount get one binding": {
-			objs: []client.Object{deploy("a", election, "worker"), deploy("b", election, "worker"), deploy("c", election, "cron")},
+		"the lease-name annotation names the Lease and the Role's resource": {
+			objs: []client.Object{deploy("a", withLease, "worker")}, req: "a",
 			want: []string{
-				"singleton-elector-cron→singleton-elector:apps/cron managed",
-				"singleton-elector-worker→singleton-elector:apps/worker managed",
+				"binding singleton-elector-a→Role/singleton-elector-a: apps/worker managed",
+				"lease shared-lock managed",
+				"role singleton-elector-a: get,update,watch on leases/shared-lock managed",
 			},
 		},
-		"replicas-mode and ordinary Deployments get none": {
-			objs: []client.Object{deploy("a", replicas, "worker"), deploy("b", notASingleton, "worker")},
-			want: nil,
-		},
-		"a binding no Deployment needs any more is removed": {
+		"a replicas-mode Deployment gets nothing, and loses what it had": {
 			objs: []client.Object{deploy("a", replicas, "worker"),
-				binding("singleton-elector-worker", ElectorClusterRole, "worker", true)},
-			want: nil,
+				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
+					Labels: map[string]string{ManagedByLabel: ManagedBy}}}},
+			req: "a", want: nil,
 		},
-		"bindings without our label are never removed": {
-			objs: []client.Object{binding("singleton-elector-worker", ElectorClusterRole, "worker", false),
-				binding("team-admin", "admin", "alice", false)},
+		"a deleted Deployment's objects are removed": {
+			objs: []client.Object{&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-gone", Namespace: "apps",
+				Labels: map[string]string{ManagedByLabel: ManagedBy}}}},
+			req: "gone", want: nil,
+		},
+		"edited rules are restored": {
+			objs: []client.Object{deploy("a", election, "worker"),
+				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
+					Labels: map[string]string{ManagedByLabel: ManagedBy}},
+					Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}},
+			req: "a", want: own("a"),
+		},
+		"a Role of the same name the controller did not make is left alone": {
+			objs: []client.Object{deploy("a", election, "worker"),
+				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps"},
+					Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}},
+			req: "a",
 			want: []string{
-				"singleton-elector-worker→singleton-elector:apps/worker",
-				"team-admin→admin:apps/alice",
+				"binding singleton-elector-a→Role/singleton-elector-a: apps/worker managed",
+				"lease a managed",
+				"role singleton-elector-a: get on pods/",
 			},
 		},
-		"edited subjects are restored": {
+		"an existing Lease of the name is adopted": {
 			objs: []client.Object{deploy("a", election, "worker"),
-				binding("singleton-elector-worker", ElectorClusterRole, "intruder", true)},
-			want: []string{"singleton-elector-worker→singleton-elector:apps/worker managed"},
-		},
-		"an unlabelled binding of our name and role is adopted": {
-			objs: []client.Object{deploy("a", election, "worker"),
-				binding("singleton-elector-worker", ElectorClusterRole, "worker", false)},
-			want: []string{"singleton-elector-worker→singleton-elector:apps/worker managed"},
-		},
-		"an unlabelled binding of our name to another role is left alone": {
-			objs: []client.Object{deploy("a", election, "worker"),
-				binding("singleton-elector-worker", "admin", "bob", false)},
-			want: []string{"singleton-elector-worker→admin:apps/bob"},
-		},
-		"our binding pointing at another role is replaced": {
-			objs: []client.Object{deploy("a", election, "worker"),
-				binding("singleton-elector-worker", "view", "worker", true)},
-			want: []string{"singleton-elector-worker→singleton-elector:apps/worker managed"},
+				&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps"}}},
+			req: "a", want: own("a"),
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := newFakeClient(tc.objs...)
-			r := &ElectorRBAC{Client: c, Reader: c, Deployments: c, Owned: labelled{c},
-				Recorder: events.NewFakeRecorder(10)}
+			r := &ElectorRBAC{Client: c, Reader: c, Owned: labelled{c}, Recorder: events.NewFakeRecorder(10)}
 			for range 2 { // the second pass must find nothing to do
-				if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps"}}); err != nil {
+				if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: tc.req}}); err != nil {
 					t.Fatalf("reconcile: %v", err)
 				}
 			}
-			got := bindingState(t, c)
-			if len(got) != len(tc.want) {
-				t.Fatalf("bindings:\n got %q\nwant %q", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Errorf("binding %d:\n got %s\nwant %s", i, got[i], tc.want[i])
-				}
+			if got := rbacState(t, c); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("objects:\n got %q\nwant %q", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestElectorRBACRecordsEvents(t *testing.T) {
-	c := newFakeClient(deploy("a", election, "worker"))
-	rec := events.NewFakeRecorder(10)
-	r := &ElectorRBAC{Client: c, Reader: c, Deployments: c, Owned: labelled{c}, Recorder: rec}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps"}}); err != nil {
-		t.Fatalf("reconcile: %v", err)
-	}
-	select {
-	case e := <-rec.Events:
-		want := "Normal ElectorRBACBound RoleBinding singleton-elector-worker grants ServiceAccount worker the ClusterRole singleton-elector the leader-election sidecar needs"
-		if e != want {
-			t.Errorf("event:\n got %s\nwant %s", e, want)
-		}
-	default:
-		t.Error("no Event recorded for the new binding")
-	}
-}
-
-func TestElectorRBACPolicyDefaultMode(t *testing.T) {
-	c := newFakeClient(deploy("a", map[string]string{patches.AnnotationSingleton: "true"}, "worker"))
-	r := &ElectorRBAC{Client: c, Reader: c, Deployments: c, Owned: labelled{c},
-		Policy: patches.Policy{DefaultMode: patches.ModeElection}, Recorder: events.NewFakeRecorder(10)}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps"}}); err != nil {
-		t.Fatalf("reconcile: %v", err)
-	}
-	if got := bindingState(t, c); len(got) != 1 || got[0] != "singleton-elector-worker→singleton-elector:apps/worker managed" {
-		t.Errorf("bindings %q, want the worker's", got)
-	}
-}
-
-// countingReader counts the full reads the RBAC controller makes.
-type countingReader struct {
-	client.Reader
-	gets int
-}
-
-func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-	c.gets++
-	return c.Reader.Get(ctx, key, o, opts...)
-}
-
-func TestElectorRBACReadsOnlyChangedSpecs(t *testing.T) {
-	d := deploy("a", election, "worker")
-	d.Generation = 1
-	c := newFakeClient(d)
-	reads := &countingReader{Reader: c}
-	r := &ElectorRBAC{Client: c, Reader: reads, Deployments: c, Owned: labelled{c}, Recorder: events.NewFakeRecorder(10)}
-	reconcile := func() {
-		t.Helper()
-		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps"}}); err != nil {
-			t.Fatalf("reconcile: %v", err)
-		}
-	}
-	reconcile()
-	reconcile()
-	if reads.gets != 1 {
-		t.Errorf("%d full reads of an unchanged Deployment over two passes, want 1", reads.gets)
-	}
-	d = getDeployment(t, c, "a")
-	d.Spec.Template.Spec.ServiceAccountName = "cron"
-	d.Generation++
-	if err := c.Update(context.Background(), d); err != nil {
-		t.Fatalf("update deployment: %v", err)
-	}
-	reconcile()
-	if reads.gets != 2 {
-		t.Errorf("%d full reads after a spec change, want 2", reads.gets)
-	}
-	if got := bindingState(t, c); len(got) != 1 || got[0] != "singleton-elector-cron→singleton-elector:apps/cron managed" {
-		t.Errorf("bindings %q, want only cron's", got)
 	}
 }

@@ -29,11 +29,11 @@ func TestChartRefusesBadValues(t *testing.T) {
 		},
 		"a lease no longer than the renew deadline, which elect refuses": {
 			set:  []string{"elector.leaseDuration=10s"},
-			want: []string{"elector.leaseDuration (10s) must be greater than elector.renewDeadline (10s)"},
+			want: []string{"elector.renewDeadline (10s) must be at most elector.leaseDuration (10s) - 2% of it - 250ms"},
 		},
 		"a retry period a jittered retry would overrun": {
 			set:  []string{"elector.retryPeriod=9s"},
-			want: []string{"elector.renewDeadline (10s) must be greater than 1.2 x elector.retryPeriod (9s)"},
+			want: []string{"elector.renewDeadline (10s) must be greater than 1s + 1.2 x elector.retryPeriod (9s)"},
 		},
 		"a lease of a fraction of a second": {
 			set:  []string{"elector.leaseDuration=15500ms"},

@@ -39,7 +39,8 @@ func webhookAccess() map[string]access {
 		"controllers record events.k8s.io Events":                {group: "events.k8s.io", resource: "events", verb: "create", namespace: "team-a", allowed: true},
 		"the elector RBAC controller creates RoleBindings":       {group: "rbac.authorization.k8s.io", resource: "rolebindings", verb: "create", namespace: "team-a", allowed: true},
 		"the elector RBAC controller deletes RoleBindings":       {group: "rbac.authorization.k8s.io", resource: "rolebindings", verb: "delete", namespace: "team-a", allowed: true},
-		"the elector RBAC controller binds singleton-elector":    {group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "bind", name: "singleton-elector", allowed: true},
+		"the elector RBAC controller creates Roles":              {group: "rbac.authorization.k8s.io", resource: "roles", verb: "create", namespace: "team-a", allowed: true},
+		"the elector RBAC controller creates Leases":             {group: "coordination.k8s.io", resource: "leases", verb: "create", namespace: "team-a", allowed: true},
 		"the leader Service controller creates Services":         {resource: "services", verb: "create", namespace: "team-a", allowed: true},
 		"the leader Service controller watches Services":         {resource: "services", verb: "watch", allowed: true},
 		"/metrics checks a scraper's token":                      {group: "authentication.k8s.io", resource: "tokenreviews", verb: "create", allowed: true},
@@ -48,11 +49,10 @@ func webhookAccess() map[string]access {
 		"no Deployment is created":                               {group: "apps", resource: "deployments", verb: "create", namespace: "team-a"},
 		"no Deployment is deleted":                               {group: "apps", resource: "deployments", verb: "delete", namespace: "team-a"},
 		"no Pod is read":                                         {resource: "pods", verb: "list", namespace: "team-a"},
-		"no Lease outside singleton-system":                      {group: "coordination.k8s.io", resource: "leases", verb: "update", namespace: "team-a"},
 		"the controllers' Lease is never deleted":                {group: "coordination.k8s.io", resource: "leases", verb: "delete", namespace: "singleton-system"},
 		"no other ClusterRole can be bound":                      {group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "bind", name: "cluster-admin"},
 		"no ClusterRoleBinding is created":                       {group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", verb: "create"},
-		"no role is escalated":                                   {group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "escalate", name: "singleton-elector"},
+		"no role is escalated":                                   {group: "rbac.authorization.k8s.io", resource: "roles", verb: "escalate", namespace: "team-a"},
 	}
 }
 
@@ -87,7 +87,7 @@ func checkRBAC(ctx context.Context, t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for role, wantOK := range map[string]bool{"singleton-elector": true, "cluster-admin": false} {
+	for role, wantOK := range map[string]bool{"cluster-admin": false} {
 		rb := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: "elector-probe", Namespace: metav1.NamespaceDefault},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},

@@ -142,9 +142,9 @@ func checkServing(ctx context.Context, t *testing.T, env *testenv.Env) {
 	if img := electorImage(got); img != testImage {
 		t.Errorf("injected elector image = %q, want the install's image %q", img, testImage)
 	}
-	waitFor(ctx, t, "the elector RBAC controller binds ServiceAccount app", func(ctx context.Context) (bool, error) {
-		rb, err := cs.RbacV1().RoleBindings(ns).Get(ctx, controllers.RoleBindingPrefix+"app", metav1.GetOptions{})
-		return err == nil && rb.RoleRef.Name == controllers.ElectorClusterRole, nil
+	waitFor(ctx, t, "the elector RBAC controller binds ServiceAccount app to the Role on Lease elected", func(ctx context.Context) (bool, error) {
+		rb, err := cs.RbacV1().RoleBindings(ns).Get(ctx, controllers.RoleBindingPrefix+"elected", metav1.GetOptions{})
+		return err == nil && rb.RoleRef.Kind == "Role" && rb.Subjects[0].Name == "app", nil
 	})
 	waitFor(ctx, t, "the leader Service controller creates Service elected-leader", func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().Services(ns).Get(ctx, "elected-leader", metav1.GetOptions{})

@@ -1,6 +1,6 @@
 {{/*
-The objects' names are fixed, as in manifests/: the binary binds the
-ClusterRole singleton-elector by name, and there is one install per cluster.
+The objects' names are fixed, as in manifests/: there is one install per
+cluster.
 */}}
 {{- define "singleton-webhook.name" -}}singleton-webhook{{- end -}}
 
@@ -55,8 +55,9 @@ milliseconds.
 {{- end -}}
 
 {{/*
-Refuses election timings the sidecar would refuse (patches.ValidateTimings,
-the rule of client-go leaderelection), naming the values to change.
+Refuses election timings the sidecar would refuse (sidecar.Timings: the
+renew deadline at most the lease − 2% − 250ms, and above 1s + 1.2 × the
+retry period), naming the values to change.
 */}}
 {{- define "singleton-webhook.validateTimings" -}}
 {{- $e := .Values.elector -}}
@@ -71,11 +72,11 @@ the rule of client-go leaderelection), naming the values to change.
 {{- if ne (mod $lease 1000) 0 -}}
 {{- fail (printf "elector.leaseDuration (%s) must be a whole number of seconds (the Lease stores seconds)" $e.leaseDuration) -}}
 {{- end -}}
-{{- if le $lease $renew -}}
-{{- fail (printf "elector.leaseDuration (%s) must be greater than elector.renewDeadline (%s)" $e.leaseDuration $e.renewDeadline) -}}
+{{- if gt $renew (sub $lease (add (div (mul $lease 2) 100) 250)) -}}
+{{- fail (printf "elector.renewDeadline (%s) must be at most elector.leaseDuration (%s) - 2%% of it - 250ms" $e.renewDeadline $e.leaseDuration) -}}
 {{- end -}}
-{{- if le (mul $renew 10) (mul $retry 12) -}}
-{{- fail (printf "elector.renewDeadline (%s) must be greater than 1.2 x elector.retryPeriod (%s)" $e.renewDeadline $e.retryPeriod) -}}
+{{- if le (mul $renew 10) (add 10000 (mul $retry 12)) -}}
+{{- fail (printf "elector.renewDeadline (%s) must be greater than 1s + 1.2 x elector.retryPeriod (%s)" $e.renewDeadline $e.retryPeriod) -}}
 {{- end -}}
 {{- end -}}
 
