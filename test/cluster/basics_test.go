@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -146,4 +147,78 @@ func TestOnlySingletonsAreGated(t *testing.T) {
 			t.Errorf("pod %s of a Deployment that left replicas mode carries gates %v, labels %v", p.Name, p.Spec.SchedulingGates, p.Labels)
 		}
 	}
+}
+
+// While the webhook is down no new Pod of a singleton starts: a scale that
+// slipped past it (the scale entry fails open) and a replacement wait,
+// SchedulingGated. Back up, the webhook re-pins the Deployment to one
+// replica and releases exactly one Pod.
+func TestWebhookOutageHoldsNewPods(t *testing.T) {
+	ns := newNamespace(t)
+	tr := track(t, cl.Clientset, ns, "app=outage")
+	if _, err := cl.Clientset.AppsV1().Deployments(ns).Create(ctxFor(t, time.Minute), singleton(ns, "outage"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := onlyPod(t, tr)
+	hook.Stop()
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			restart(t)
+		}
+	})
+	run(t, "-n", ns, "scale", "deploy/outage", "--replicas=3")
+	run(t, "-n", ns, "delete", "pod", old.Name, "--wait=false")
+	if err := cl.MarkStopped(ctxFor(t, 30*time.Second), ns, old.Name); err != nil {
+		t.Fatal(err)
+	}
+	tr.waitFor(time.Minute, "the old Pod gone and 3 gated Pods waiting", func(ps []*corev1.Pod) bool {
+		gated := 0
+		for _, p := range ps {
+			if p.UID == old.UID {
+				return false
+			}
+			if len(p.Spec.SchedulingGates) > 0 {
+				gated++
+			}
+		}
+		return gated == 3
+	})
+	time.Sleep(3 * time.Second)
+	if w := tr.read(); w.MaxAlive > 1 {
+		t.Fatalf("during the outage: %s; want no new Pod started", w)
+	}
+	for _, p := range tr.snapshot() {
+		if runs(p) {
+			t.Errorf("pod %s runs while the webhook is down", p.Name)
+		}
+	}
+	restart(t)
+	restarted = true
+	tr.waitFor(time.Minute, "one Pod serving after the webhook is back", servingOtherThan(old.UID))
+	deadline := time.Now().Add(time.Minute)
+	out := ""
+	for time.Now().Before(deadline) {
+		if out, _ = run(t, "-n", ns, "get", "deploy", "outage", "-o", "jsonpath={.spec.replicas}"); out == "1" {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if out != "1" {
+		t.Errorf("replicas %q after the webhook came back, want the drift controller's re-pin to 1", out)
+	}
+	time.Sleep(2 * time.Second)
+	if w := tr.read(); w.MaxAlive > 1 || w.Overlap > 0 {
+		t.Errorf("outage and recovery: %s; want never two running", w)
+	}
+}
+
+// restart starts the suite's webhook again.
+func restart(t *testing.T) {
+	t.Helper()
+	h, err := cl.StartWebhook(context.Background(), binary)
+	if err != nil {
+		t.Fatalf("restart the webhook: %v", err)
+	}
+	hook = h
 }
