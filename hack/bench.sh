@@ -5,6 +5,7 @@
 #   3. latency added to CREATEs through a real kube-apiserver: none / no-op / ours
 #   4. memory of the shipped `serve` binary
 #   5. election failover times, from the elector's integration suite
+#   6. coexistence and unavailability under faults, from the cluster tier
 # Ratios compare measurements of the same run. Needs bin/k8s and
 # bin/singleton-webhook (`make bench` builds both).
 set -euo pipefail
@@ -67,6 +68,17 @@ echo "+ $failover_cmd" >&2
   echo '```'
 } > "$out/5-failover.md"
 
+cluster_cmd="go test -tags integration -count=1 -timeout 20m -run 'TestFaults' ./test/cluster/"
+echo "+ $cluster_cmd" >&2
+CLUSTER_REPORT="$out/cluster.md" eval "$cluster_cmd" >&2
+{
+  echo "## 6. One instance under faults, on real controllers"
+  echo ""
+  echo "The cluster tier (test/cluster): real kube-apiserver, kube-controller-manager (Deployment, ReplicaSet, StatefulSet, node-lifecycle, pod-GC controllers) and kube-scheduler; nodes simulated by kwok, which keeps a deleted Pod Terminating for its grace period as a kubelet does. Each workload runs one Pod with terminationGracePeriodSeconds 10; each fault hits that Pod. From a Pod watch: *two Pods running* integrates the time during which two Pods of the workload were bound to a node and not terminal or gone (a Terminating Pod still runs); *none serving*, the time with no Pod Ready and not Terminating. Node loss: heartbeats stop, the node is NotReady after 10 s, its Pods are evicted 2 s later (short tolerations), and 5 s after that an administrator force-deletes the old Pod; the last column then counts from the force delete. The Deployment of one replica with Recreate is what replicas mode was without its scheduling gate."
+  echo ""
+  cat "$out/cluster.md"
+} > "$out/6-cluster.md"
+
 {
   echo "# Benchmarks"
   echo ""
@@ -79,6 +91,7 @@ echo "+ $failover_cmd" >&2
   echo "$gobench_cmd"
   echo "BENCH_OUT=<dir> KUBEBUILDER_ASSETS=bin/k8s $bench_cmd"
   echo "KUBEBUILDER_ASSETS=bin/k8s $failover_cmd"
+  echo "CLUSTER_REPORT=<file> KUBEBUILDER_ASSETS=bin/k8s $cluster_cmd"
   echo '```'
   for f in "$out"/[0-9]-*.md; do
     echo ""
