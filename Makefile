@@ -97,12 +97,13 @@ manifests: controlplane ## Render dist/install.yaml (IMG sets the image).
 .PHONY: image
 image: ## Build the OCI image (linux/amd64, linux/arm64) into bin/image without a daemon; IMG names it.
 	for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_OUT).bin/linux_$$arch/singleton-webhook . || exit 1; done
-	go run ./hack/image build -binaries $(IMAGE_OUT).bin -out $(IMAGE_OUT) -name $(IMG) -version $(VERSION) \
+	go build -o $(TOOLS_BIN)/image ./hack/image
+	$(TOOLS_BIN)/image build -binaries $(IMAGE_OUT).bin -out $(IMAGE_OUT) -name $(IMG) -version $(VERSION) \
 	  -revision '$(REVISION)' -created '$(SOURCE_DATE_EPOCH)' -licenses '$(IMAGE_LICENSES)'
 
 .PHONY: image-push
 image-push: image ## Push the image of make image to IMG (needs a reachable registry; docker login credentials).
-	go run ./hack/image push -layout $(IMAGE_OUT) $(IMG)
+	$(TOOLS_BIN)/image push -layout $(IMAGE_OUT) $(IMG)
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine).
