@@ -67,13 +67,13 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	probe := testutil.FreeAddr(t)
+	probe, metrics := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	args := append(expandArgs(webhookContainer(t, in)),
 		"--kubeconfig="+serviceAccountKubeconfig(t, env),
 		"--webhook-cert-path="+env.CertDir,
 		fmt.Sprintf("--webhook-port=%d", env.WebhookPort),
 		"--health-probe-bind-address="+probe,
-		"--metrics-bind-address=0",
+		"--metrics-bind-address="+metrics,
 		"--leader-election-namespace=singleton-system",
 	)
 	logs, pid := runProduct(t, bin, args)
@@ -84,6 +84,7 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	}
 
 	checkServing(ctx, t, env)
+	checkMetrics(ctx, t, env, "https://"+metrics+"/metrics")
 	lease, err := env.Clientset.CoordinationV1().Leases("singleton-system").Get(ctx, "singleton-webhook.singleton.dev", metav1.GetOptions{})
 	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 		t.Errorf("the controllers' election Lease is not held: %v, %+v", err, lease)
@@ -91,6 +92,22 @@ func TestServeRunsWithInstallArgsAndRBAC(t *testing.T) {
 	checkMemory(t, pid, webhookContainer(t, in))
 	if refused := forbidden(logs.String()); len(refused) > 0 {
 		t.Errorf("the API server refused the webhook with the install's RBAC:\n%s", strings.Join(refused, "\n"))
+	}
+}
+
+// checkMetrics scrapes /metrics, which the binary guards with TokenReviews
+// and SubjectAccessReviews made under the install's RBAC: refused without a
+// token, served to a ServiceAccount bound to the install's metrics-reader
+// ClusterRole.
+func checkMetrics(ctx context.Context, t *testing.T, env *testenv.Env, url string) {
+	t.Helper()
+	if code, body := testutil.Scrape(ctx, t, url, ""); code != http.StatusUnauthorized {
+		t.Errorf("scrape without a token: HTTP %d, want 401: %s", code, body)
+	}
+	token := testutil.ScraperToken(ctx, t, env.Clientset, "singleton-system", "prometheus", "singleton-webhook-metrics-reader")
+	code, body := testutil.Scrape(ctx, t, url, token)
+	if code != http.StatusOK || !strings.Contains(body, "singleton_webhook_admissions_total") {
+		t.Errorf("scrape by a metrics reader: HTTP %d, want 200 with the admission counters: %.300s", code, body)
 	}
 }
 

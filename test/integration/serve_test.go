@@ -4,9 +4,7 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -17,9 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -62,10 +58,10 @@ func TestServeWithTheAPIServer(t *testing.T) {
 	url := "https://" + metrics + "/metrics"
 	reader := scraperToken(t, env, "prometheus", metricsReader)
 	stranger := scraperToken(t, env, "stranger", "")
-	if code, _ := scrapeAs(t, url, ""); code != http.StatusUnauthorized {
+	if code, _ := testutil.Scrape(ctxFor(t), t, url, ""); code != http.StatusUnauthorized {
 		t.Errorf("scrape without a token: HTTP %d, want 401", code)
 	}
-	if code, _ := scrapeAs(t, url, stranger); code != http.StatusForbidden {
+	if code, _ := testutil.Scrape(ctxFor(t), t, url, stranger); code != http.StatusForbidden {
 		t.Errorf("scrape by a ServiceAccount without %s: HTTP %d, want 403", metricsReader, code)
 	}
 	before := admissionCounts(t, url, reader)
@@ -137,67 +133,20 @@ func waitServing(ctx context.Context, t *testing.T, url string, done chan error,
 // token of it.
 func scraperToken(t *testing.T, env *testenv.Env, name, role string) string {
 	t.Helper()
-	ctx := ctxFor(t)
 	if role != "" {
 		if _, stderr, err := env.Kubectl(t, "", "apply", "-f", filepath.Join(env.Root, "manifests", "namespace.yaml"),
 			"-f", filepath.Join(env.Root, "manifests", "rbac.yaml")); err != nil {
 			t.Fatalf("apply manifests/rbac.yaml: %v: %s", err, stderr)
 		}
-		b := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: name + "-" + role},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: "default"}},
-		}
-		if _, err := env.Clientset.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("bind %s: %v", role, err)
-		}
 	}
-	sas := env.Clientset.CoreV1().ServiceAccounts("default")
-	if _, err := sas.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create ServiceAccount %s: %v", name, err)
-	}
-	tr, err := sas.CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600))},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("token of %s: %v", name, err)
-	}
-	return tr.Status.Token
-}
-
-// scrapeAs GETs the metrics URL with a bearer token (none if empty) and
-// returns the status and body. The metrics server's certificate is its own
-// self-signed one: the client authenticates itself with the token and does
-// not check the server, as a Prometheus without the CA would.
-func scrapeAs(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctxFor(t), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
-	}}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	return resp.StatusCode, string(b)
+	return testutil.ScraperToken(ctxFor(t), t, env.Clientset, "default", name, role)
 }
 
 // admissionCounts scrapes with token and returns the admission counters,
 // keyed by "resource operation mode outcome reason".
 func admissionCounts(t *testing.T, url, token string) map[string]float64 {
 	t.Helper()
-	code, body := scrapeAs(t, url, token)
+	code, body := testutil.Scrape(ctxFor(t), t, url, token)
 	if code != http.StatusOK {
 		t.Fatalf("scrape by a %s ServiceAccount: HTTP %d: %s", metricsReader, code, body)
 	}
