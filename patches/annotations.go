@@ -55,6 +55,7 @@ var modes = []Mode{ModeReplicas, ModeElection}
 // knownKeys are the singleton.dev/ annotation keys a Deployment may carry.
 var knownKeys = map[string]bool{
 	AnnotationMode:             true,
+	AnnotationEnforcement:      true,
 	AnnotationLeaseName:        true,
 	AnnotationLeaseDuration:    true,
 	AnnotationRenewDeadline:    true,

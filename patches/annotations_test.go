@@ -25,7 +25,7 @@ func annotated(annotations map[string]string, replicas *int32) *appsv1.Deploymen
 
 func int32p(n int32) *int32 { return &n }
 
-const knownKeysList = "singleton.dev/leader-service, singleton.dev/lease-duration, singleton.dev/lease-name, " +
+const knownKeysList = "singleton.dev/enforcement, singleton.dev/leader-service, singleton.dev/lease-duration, singleton.dev/lease-name, " +
 	"singleton.dev/mode, singleton.dev/original-replicas, singleton.dev/original-strategy, " +
 	"singleton.dev/renew-deadline, singleton.dev/retry-period"
 

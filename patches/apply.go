@@ -14,6 +14,12 @@ type Policy struct {
 	DefaultMode Mode
 	// Elector configures the sidecar injected in ModeElection.
 	Elector ElectorOptions
+	// DefaultEnforcement applies when a Deployment has no
+	// singleton.dev/enforcement annotation. Empty means EnforcementMutate.
+	DefaultEnforcement Enforcement
+	// CheckOnly refuses every singleton that is not one as written, whatever
+	// its annotation says, and rewrites none: `mutate --check` in CI.
+	CheckOnly bool
 }
 
 // Result says what Apply did.
@@ -45,30 +51,55 @@ func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 	if err := checkKeys(d.Annotations); err != nil {
 		return Result{}, err
 	}
-	res := Result{Enforced: true, Mode: mode}
 	if d.Name == "" {
 		return Result{}, fmt.Errorf("metadata.name is empty: a singleton Deployment needs a fixed name (generateName is not supported), its Pods are grouped by it")
 	}
+	enforcement, err := ParseEnforcement(d.Annotations[AnnotationEnforcement], p.DefaultEnforcement)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.CheckOnly || enforcement == EnforcementDeny {
+		after := d.DeepCopy()
+		if _, err := mutate(after, mode, p); err != nil {
+			return Result{}, err
+		}
+		if problems := checkAsWritten(d, after); len(problems) > 0 {
+			return Result{}, &DenyError{Problems: problems}
+		}
+		return Result{Enforced: true, Mode: mode}, nil
+	}
+	warnings, err := mutate(d, mode, p)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Enforced: true, Mode: mode, Warnings: warnings}
+	return res, nil
+}
+
+// mutate makes d a singleton of the given mode, returning the warnings.
+// On error d is unchanged.
+func mutate(d *appsv1.Deployment, mode Mode, p Policy) ([]string, error) {
+	var warnings []string
+	var err error
 	switch mode {
 	case ModeReplicas:
-		res.Warnings, err = applyReplicas(d)
+		warnings, err = applyReplicas(d)
 		if err == nil {
-			res.Warnings = append(res.Warnings, applyGate(d)...)
-			res.Warnings = append(res.Warnings, stripElection(d)...)
+			warnings = append(warnings, applyGate(d)...)
+			warnings = append(warnings, stripElection(d)...)
 		}
 	case ModeElection:
-		res.Warnings, err = applyElection(d, p.Elector)
+		warnings, err = applyElection(d, p.Elector)
 		if err == nil {
-			res.Warnings = append(res.Warnings, stripGate(d)...)
+			warnings = append(warnings, stripGate(d)...)
 		}
 	default:
 		err = fmt.Errorf("mode %q has no implementation", mode)
 	}
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	res.Warnings = append(res.Warnings, applyPodLabel(d)...)
-	return res, nil
+	return append(warnings, applyPodLabel(d)...), nil
 }
 
 // Resolve reads the trigger and the mode from a Deployment's annotations:

@@ -360,7 +360,7 @@ func hostileCases() map[string]hostileCase {
 }
 
 // knownKeysList is the list the unknown-key denial ends with.
-const knownKeysList = "singleton.dev/leader-service, singleton.dev/lease-duration, singleton.dev/lease-name, " +
+const knownKeysList = "singleton.dev/enforcement, singleton.dev/leader-service, singleton.dev/lease-duration, singleton.dev/lease-name, " +
 	"singleton.dev/mode, singleton.dev/original-replicas, singleton.dev/original-strategy, " +
 	"singleton.dev/renew-deadline, singleton.dev/retry-period"
 
