@@ -22,6 +22,7 @@ import (
 
 	"github.com/singleton-webhook/singleton-webhook/internal/benchdata"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
 
@@ -188,7 +189,7 @@ func (b *apiBench) report(lat map[string][]time.Duration) {
 	lines := []string{
 		"## 3. Latency added to Deployment CREATEs through the real API server",
 		"",
-		fmt.Sprintf("kube-apiserver v1.37.2 + etcd on loopback, one client creating realistic singleton Deployments one at a time; %d interleaved rounds of %d CREATEs per configuration (order rotated every round). The no-op webhook is a controller-runtime webhook server behind the same HTTP layer, registered with the project's own MutatingWebhookConfiguration. singleton-webhook runs as `serve` does, drift controller included.",
+		fmt.Sprintf("kube-apiserver v1.37.2 + etcd on loopback, one client creating realistic singleton Deployments one at a time; %d interleaved rounds of %d CREATEs per configuration (order rotated every round). The no-op webhook is a controller-runtime webhook server behind the same HTTP layer, registered with the project's own MutatingWebhookConfiguration. singleton-webhook runs as `serve` does (app.NewManager and app.Setup), its controllers included.",
 			apiRounds, apiCreatesInRound),
 		"",
 		"| configuration | CREATEs | p50 | p99 | added at p50 | added at p99 |",
@@ -201,13 +202,12 @@ func (b *apiBench) report(lat map[string][]time.Duration) {
 	ratioTo := func(floor string, q float64, base time.Duration) float64 {
 		return float64(p("singleton-webhook", q)-base) / float64(p(floor, q)-base)
 	}
-	ratio := func(q float64, base time.Duration) float64 { return ratioTo("no-op webhook", q, base) }
 	lines = append(lines, "",
-		fmt.Sprintf("**Added latency, ours / no-op: %.2f× at p50, %.2f× at p99** (target ≤ 1.15×).",
-			ratio(50, base50), ratio(99, base99)),
+		fmt.Sprintf("**Added latency, ours / patching no-op: %.2f× at p50, %.2f× at p99** (target ≤ 1.10×). The patching no-op answers every review with one constant JSON patch operation (an annotation) and does nothing else: what the API server spends on applying any mutation, the floor of a mutating webhook.",
+			ratioTo("patching no-op", 50, base50), ratioTo("patching no-op", 99, base99)),
 		"",
-		fmt.Sprintf("The patching no-op answers every review with one constant JSON patch operation (an annotation) and does nothing else: what the API server spends on applying any mutation. Ours / patching no-op: %.2f× at p50, %.2f× at p99.",
-			ratioTo("patching no-op", 50, base50), ratioTo("patching no-op", 99, base99)))
+		fmt.Sprintf("Ours / the no-op webhook that allows without a patch: %.2f× at p50, %.2f× at p99.",
+			ratioTo("no-op webhook", 50, base50), ratioTo("no-op webhook", 99, base99)))
 	writeFragment(b.t, "3-apiserver", lines...)
 }
 
@@ -221,7 +221,7 @@ func (patchOne) Handle(context.Context, admission.Request) admission.Response {
 // startNoop serves h, a stand-in webhook, behind the product's HTTP layer,
 // with the same server settings and certificate as the product's.
 func startNoop(t *testing.T, env *testenv.Env, h admission.Handler) (*counting, string) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: env.CertDir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {

@@ -24,6 +24,8 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/internal/benchdata"
 	"github.com/singleton-webhook/singleton-webhook/patches"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // Load shape of the HTTPS benchmark: keep-alive clients, requests per round,
@@ -91,7 +93,7 @@ func startServer(ctx context.Context, t *testing.T) (string, *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1",
 		Port: port,

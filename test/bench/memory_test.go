@@ -22,6 +22,8 @@ import (
 
 	"github.com/singleton-webhook/singleton-webhook/internal/benchdata"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // Shape of the memory benchmark.
@@ -77,7 +79,7 @@ func startServe(t *testing.T, env *testenv.Env) int {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s is missing: run `make build` first (`make bench` does): %v", bin, err)
 	}
-	probe := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	probe := testutil.FreeAddr(t)
 	cmd := exec.Command(bin, "serve",
 		"--kubeconfig", env.Kubeconfig,
 		"--webhook-cert-path", env.CertDir,

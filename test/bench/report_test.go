@@ -5,7 +5,6 @@ package bench
 import (
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,14 +59,4 @@ func certPool(t *testing.T, caPEM []byte) *x509.CertPool {
 		t.Fatal("no certificate in the CA bundle")
 	}
 	return p
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
