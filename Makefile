@@ -99,7 +99,7 @@ image: ## Build the OCI image (linux/amd64, linux/arm64) into bin/image without 
 	for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_OUT).bin/linux_$$arch/singleton-webhook . || exit 1; done
 	go build -o $(TOOLS_BIN)/image ./hack/image
 	$(TOOLS_BIN)/image build -binaries $(IMAGE_OUT).bin -out $(IMAGE_OUT) -name $(IMG) -version $(VERSION) \
-	  -revision '$(REVISION)' -created '$(SOURCE_DATE_EPOCH)' -licenses '$(IMAGE_LICENSES)'
+	  -revision '$(REVISION)' -created '$(SOURCE_DATE_EPOCH)' -licenses '$(IMAGE_LICENSES)' -sbom $(IMAGE_OUT).spdx.json
 
 .PHONY: image-push
 image-push: image ## Push the image of make image to IMG (needs a reachable registry; docker login credentials).

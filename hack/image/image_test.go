@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +147,41 @@ func TestPushUnreachableRegistryFails(t *testing.T) {
 	err := run([]string{"push", "-layout", out, "127.0.0.1:1/singleton-webhook:v1"}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "push 127.0.0.1:1/singleton-webhook:v1") {
 		t.Errorf("got %v, want a push error naming the image", err)
+	}
+}
+
+// TestSBOMListsTheModulesCompiledIn reads the build information of this
+// test binary, which has some, as build does of the image's binary.
+func TestSBOMListsTheModulesCompiledIn(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sbom.spdx.json")
+	if err := WriteSBOM(path, self, testMeta); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc spdxDocument
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.SPDXVersion != "SPDX-2.3" || len(doc.Relationships) != len(doc.Packages) {
+		t.Errorf("document %s with %d packages and %d relationships", doc.SPDXVersion, len(doc.Packages), len(doc.Relationships))
+	}
+	found := false
+	for _, p := range doc.Packages {
+		if p.Name == "github.com/google/go-containerregistry" {
+			found = p.VersionInfo == "v0.22.1" && p.ExternalRefs[0].Locator == "pkg:golang/github.com/google/go-containerregistry@v0.22.1"
+		}
+	}
+	if !found {
+		t.Errorf("the SBOM lacks go-containerregistry v0.22.1 with its purl:\n%s", b)
+	}
+	if err := WriteSBOM(path, BinaryPath(fakeBinaries(t), Platforms[0]), testMeta); err == nil || !strings.Contains(err.Error(), "build information") {
+		t.Errorf("a file that is no Go binary: got %v, want an error about its build information", err)
 	}
 }

@@ -7,7 +7,8 @@
 // build assembles the linux/amd64 + linux/arm64 index from binaries the
 // Makefile cross-compiled (DIR/linux_amd64/singleton-webhook, ...) on an
 // empty base, writes it as an OCI image layout, and next to it one
-// `docker load`-able archive per platform (OUT.linux-amd64.tar, ...). Every
+// `docker load`-able archive per platform (OUT.linux-amd64.tar, ...) and,
+// with -sbom, an SPDX SBOM of the Go modules compiled in. Every
 // time in the image is -created, so the same binaries give the same digest.
 package main
 
@@ -31,7 +32,7 @@ import (
 )
 
 const usage = `usage:
-  image build -binaries DIR -out DIR -name IMAGE -version V [-revision SHA] [-created UNIX] [-source URL] [-licenses SPDX]
+  image build -binaries DIR -out DIR -name IMAGE -version V [-revision SHA] [-created UNIX] [-source URL] [-licenses SPDX] [-sbom FILE]
   image push -layout DIR IMAGE`
 
 // errUsage marks a command line that names no known command.
@@ -73,6 +74,7 @@ func runBuild(args []string, stdout io.Writer) error {
 	fs.StringVar(&m.Source, "source", "https://github.com/singleton-webhook/singleton-webhook", "source repository")
 	fs.StringVar(&m.Licenses, "licenses", "Apache-2.0", "SPDX licence expression")
 	created := fs.Int64("created", 0, "build time as Unix seconds (the commit time)")
+	sbom := fs.String("sbom", "", "also write an SPDX JSON SBOM of the binaries' Go modules to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,6 +95,12 @@ func runBuild(args []string, stdout io.Writer) error {
 	}
 	if err := writeArchives(*out, idx, tag); err != nil {
 		return err
+	}
+	if *sbom != "" {
+		// The platforms' binaries are built from the same modules.
+		if err := WriteSBOM(*sbom, BinaryPath(*binaries, Platforms[0]), m); err != nil {
+			return err
+		}
 	}
 	d, err := idx.Digest()
 	if err != nil {

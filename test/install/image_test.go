@@ -29,7 +29,7 @@ const imageVersion = "v0.0.0-imagetest"
 // and linux/arm64, each running the binary as 65532:65532 with no shell in
 // it, labelled with its source, version and licence; and the binary taken
 // out of the layer of this machine's platform runs and prints the version
-// the Makefile stamped.
+// the Makefile stamped; an SPDX SBOM lists the modules compiled in.
 func TestImage(t *testing.T) {
 	root, err := testenv.ModuleRoot()
 	if err != nil {
@@ -65,6 +65,15 @@ func TestImage(t *testing.T) {
 				t.Errorf("no archive to load into kind or docker: %v", err)
 			}
 		})
+	}
+	sbom, err := os.ReadFile(out + ".spdx.json")
+	if err != nil {
+		t.Errorf("no SBOM: %v", err)
+	}
+	for _, want := range []string{`"SPDX-2.3"`, `"name": "github.com/singleton-webhook/singleton-webhook"`, `"versionInfo": "` + imageVersion + `"`, "pkg:golang/k8s.io/client-go@"} {
+		if !strings.Contains(string(sbom), want) {
+			t.Errorf("the SBOM lacks %s", want)
+		}
 	}
 	if strings.Join(platforms, ",") != "linux/amd64,linux/arm64" {
 		t.Errorf("the image is built for %v, want linux/amd64 and linux/arm64", platforms)
