@@ -180,16 +180,45 @@ func TestMutateDenied(t *testing.T) {
 	}
 }
 
+// mutate --check applies deny mode to every singleton: the same message the
+// webhook gives, nothing on stdout, and it accepts the manifest once fixed.
+func TestMutateCheck(t *testing.T) {
+	got := runCLI(t, "", "mutate", "--check", "-f", "patches/testdata/replicas-deny-3.yaml")
+	if got.status() != 1 || got.stdout != "" {
+		t.Fatalf("exit status %d, stdout %q; want 1 and nothing", got.status(), got.stdout)
+	}
+	golden, err := os.ReadFile("patches/testdata/replicas-deny-3.golden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Error: denied: Deployment default/queue-consumer: " + strings.TrimSpace(strings.TrimPrefix(string(golden), "# error: ")) + "\n"
+	if got.stderr != want {
+		t.Errorf("stderr:\n%s\nwant the webhook's deny-mode message:\n%s", got.stderr, want)
+	}
+	got = runCLI(t, "", "mutate", "--check", "-f", "patches/testdata/replicas-deny-fixed.yaml")
+	if got.status() != 0 || got.stdout != "" {
+		t.Errorf("fixed manifest: exit status %d (err %v), stdout %q; want 0 and nothing", got.status(), got.err, got.stdout)
+	}
+	// --check denies even a singleton that asks to be mutated.
+	got = runCLI(t, "", "mutate", "--check", "-f", "examples/replicas.yaml")
+	if got.status() != 1 || !strings.Contains(got.stderr, "spec.replicas is 3: write spec.replicas: 1") {
+		t.Errorf("exit status %d, stderr %q; want 1 and the replicas problem", got.status(), got.stderr)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	tests := map[string][]string{
-		"no command":                   nil,
-		"an unknown command":           {"frobnicate"},
-		"mutate without -f":            {"mutate"},
-		"review without -f":            {"review"},
-		"mutate with a stray argument": {"mutate", "-f", "-", "extra"},
-		"an unknown flag":              {"mutate", "--no-such-flag"},
-		"a bad default mode":           {"mutate", "-f", "-", "--default-mode", "leader"},
-		"serve without a certificate":  {"serve", "--standalone"},
+		"no command":                    nil,
+		"an unknown command":            {"frobnicate"},
+		"mutate without -f":             {"mutate"},
+		"review without -f":             {"review"},
+		"mutate with a stray argument":  {"mutate", "-f", "-", "extra"},
+		"an unknown flag":               {"mutate", "--no-such-flag"},
+		"a bad default mode":            {"mutate", "-f", "-", "--default-mode", "leader"},
+		"mutate with --check and --fix": {"mutate", "-f", "-", "--check", "--fix"},
+		"mutate with neither":           {"mutate", "-f", "-", "--fix=false"},
+		"review with --check":           {"review", "-f", "-", "--check"},
+		"serve without a certificate":   {"serve", "--standalone"},
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -20,6 +20,12 @@ If any object would be denied, every denial is printed to stderr, nothing is
 written to stdout and the exit status is 1: piping the output to
 "kubectl apply -f -" never applies half of a set.
 
+--fix (the default) writes the mutated objects. --check rewrites nothing: it
+applies singleton.dev/enforcement: deny to every singleton, so a manifest
+that is not a singleton as written is refused with the message the webhook
+would give in deny mode (exit 1), and a clean run writes nothing to stdout.
+Use it in CI on the manifests GitOps applies.
+
 Flags:
 `
 
@@ -36,6 +42,7 @@ Flags:
 // offlineFlags are the flags of mutate and review.
 type offlineFlags struct {
 	file   string
+	check  bool
 	policy policyFlags
 }
 
@@ -44,6 +51,11 @@ func parseOffline(name, help, version string, args []string, stderr io.Writer) (
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.file, "f", "", `file to read; "-" reads stdin`)
+	fix := true
+	if name == "mutate" {
+		fs.BoolVar(&fix, "fix", true, "write the mutated objects (the default)")
+		fs.BoolVar(&f.check, "check", false, "rewrite nothing; refuse every singleton that is not one as written (deny mode), exit 1 if any")
+	}
 	f.policy.bind(fs, version)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, help)
@@ -57,6 +69,14 @@ func parseOffline(name, help, version string, args []string, stderr io.Writer) (
 	}
 	if f.file == "" {
 		return nil, usageError("-f FILE or -f - is required")
+	}
+	fixSet := false
+	fs.Visit(func(fl *flag.Flag) { fixSet = fixSet || fl.Name == "fix" })
+	switch {
+	case f.check && fixSet && fix:
+		return nil, usageError("--check and --fix exclude each other: --check only reports, --fix writes the mutated objects")
+	case !f.check && !fix:
+		return nil, usageError("--fix=false without --check does nothing: use --check to only report")
 	}
 	return f, nil
 }
@@ -83,6 +103,7 @@ func Mutate(ctx context.Context, version string, args []string, stdin io.Reader,
 	if err != nil {
 		return err
 	}
+	p.CheckOnly = f.check
 	in, err := f.open(stdin)
 	if err != nil {
 		return err
@@ -100,6 +121,10 @@ func Mutate(ctx context.Context, version string, args []string, stdin io.Reader,
 			fmt.Fprintln(stderr, "Error: denied:", d)
 		}
 		return &ExitError{Code: 1, Err: ErrReported}
+	}
+	if f.check {
+		fmt.Fprintln(stderr, "check: every singleton Deployment is a singleton as written")
+		return nil
 	}
 	for i, o := range res.Objects {
 		if i > 0 {

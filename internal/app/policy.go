@@ -9,16 +9,19 @@ import (
 // policyFlags are the cluster-wide defaults an administrator sets once. serve,
 // mutate and review take the same ones, so offline results match the cluster.
 type policyFlags struct {
-	defaultMode   string
-	elector       patches.ElectorOptions
-	nativeSidecar bool
-	version       string
+	defaultMode        string
+	defaultEnforcement string
+	elector            patches.ElectorOptions
+	nativeSidecar      bool
+	version            string
 }
 
 func (p *policyFlags) bind(fs *flag.FlagSet, version string) {
 	p.version = version
 	fs.StringVar(&p.defaultMode, "default-mode", string(patches.ModeReplicas),
 		`mode for singleton Deployments without a singleton.dev/mode annotation: "replicas" or "election"`)
+	fs.StringVar(&p.defaultEnforcement, "default-enforcement", string(patches.EnforcementMutate),
+		`enforcement for singleton Deployments without a singleton.dev/enforcement annotation: "mutate" (rewrite and warn) or "deny" (refuse what is not a singleton as written; for GitOps)`)
 	fs.StringVar(&p.elector.Image, "elector-image", patches.DefaultImage(version),
 		"image of the leader-election sidecar injected in election mode; its entrypoint must be the singleton-webhook binary")
 	fs.BoolVar(&p.nativeSidecar, "elector-native-sidecar", true,
@@ -37,6 +40,10 @@ func (p *policyFlags) policy() (patches.Policy, error) {
 	if err != nil {
 		return patches.Policy{}, usageError("--default-mode: %v", err)
 	}
+	enforcement, err := patches.ParseEnforcement(p.defaultEnforcement, patches.EnforcementMutate)
+	if err != nil {
+		return patches.Policy{}, usageError("--default-enforcement: %v", err)
+	}
 	if p.elector.Image == "" {
 		return patches.Policy{}, usageError("--elector-image must not be empty")
 	}
@@ -47,5 +54,5 @@ func (p *policyFlags) policy() (patches.Policy, error) {
 	if err := patches.ValidateTimings(e.LeaseDuration, e.RenewDeadline, e.RetryPeriod); err != nil {
 		return patches.Policy{}, usageError("--default-lease-duration, --default-renew-deadline, --default-retry-period: %v", err)
 	}
-	return patches.Policy{DefaultMode: mode, Elector: e}, nil
+	return patches.Policy{DefaultMode: mode, DefaultEnforcement: enforcement, Elector: e}, nil
 }

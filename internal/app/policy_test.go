@@ -30,7 +30,7 @@ func TestPolicyFlagDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults refused: %v", err)
 	}
-	want := patches.Policy{DefaultMode: patches.ModeReplicas, Elector: patches.ElectorOptions{
+	want := patches.Policy{DefaultMode: patches.ModeReplicas, DefaultEnforcement: patches.EnforcementMutate, Elector: patches.ElectorOptions{
 		Image: patches.DefaultImageRepository + ":" + testutil.TestVersion, Version: testutil.TestVersion,
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 	}}
@@ -66,6 +66,8 @@ func TestPolicyFlagsRefused(t *testing.T) {
 			[]string{"--default-lease-duration=10s"}, timings + "renew deadline 10s must be at most lease duration 10s − 450ms = 9.55s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)"},
 		"a renew deadline within the jitter of the retry period": {
 			[]string{"--default-retry-period=9s"}, timings + "renew deadline 10s must be greater than 1s + 1.2 × retry period 9s = 11.8s (the Lease record shows renewals to the second: the leader must renew within its renew deadline less a second)"},
+		"an unknown default enforcement": {
+			[]string{"--default-enforcement=reject"}, `--default-enforcement: annotation singleton.dev/enforcement: "reject" is not an enforcement; use "mutate" (rewrite and warn) or "deny" (refuse what is not a singleton as written)`},
 		"a lease duration in fractions of a second": {
 			[]string{"--default-lease-duration=15500ms"}, timings + "lease duration 15.5s must be a whole number of seconds (the Lease stores seconds)"},
 	}
