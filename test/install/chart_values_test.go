@@ -120,6 +120,13 @@ func TestChartValues(t *testing.T) {
 				t.Errorf("rendered %s", objectKey(o))
 			}
 		}
+		plain := renderChart(t, "--set", "metrics.secure=false", "--set", "metrics.serviceMonitor.enabled=true")
+		if args := chartArgs(t, findKind(t, plain, "Deployment")); !slices.Contains(args, "--metrics-secure=false") {
+			t.Errorf("metrics.secure=false: args %v", args)
+		}
+		if scheme, _, _ := unstructured.NestedSlice(findKind(t, plain, "ServiceMonitor").Object, "spec", "endpoints"); fmt.Sprint(scheme) != "[map[interval:30s path:/metrics port:metrics scheme:http]]" {
+			t.Errorf("metrics.secure=false: ServiceMonitor endpoints %v", scheme)
+		}
 		objs = renderChart(t, "--set", "metrics.serviceMonitor.enabled=true",
 			"--set", "metrics.readers[0].name=prometheus", "--set", "metrics.readers[0].namespace=monitoring")
 		findKind(t, objs, "ServiceMonitor")
