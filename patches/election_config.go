@@ -149,17 +149,6 @@ func annotationTiming(d *appsv1.Deployment, key, what string, def time.Duration)
 	return timing{key: key, what: what, raw: raw, value: v, source: fromAnnotation}, nil
 }
 
-// describe names a timing in a message.
-func (t timing) describe() string {
-	switch t.source {
-	case fromAnnotation:
-		return fmt.Sprintf("%s %q", t.key, t.raw)
-	case fromPolicy:
-		return fmt.Sprintf("the default %s %s (set %s to change it)", t.what, t.value, t.key)
-	}
-	return fmt.Sprintf("%s %s", t.what, t.value)
-}
-
 // fault is the error blaming t.
 func (t timing) fault(reason string) error {
 	if t.source == fromAnnotation {
