@@ -84,13 +84,30 @@ func pruneEqual(a, b reflect.Value, path string, seen presence) {
 		case !custom && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !fa.IsNil() && !fb.IsNil():
 			seen[p] = true
 			pruneEqual(fa.Elem(), fb.Elem(), p, seen)
-		case reflect.DeepEqual(fa.Interface(), fb.Interface()):
+		case equal(fa, fb):
 			fa.SetZero()
 			fb.SetZero()
 		default:
 			seen[p] = !fa.IsZero()
 		}
 	}
+}
+
+// equal compares two values of one type: with == where the type allows it
+// (no copy to the heap), else with reflect.DeepEqual.
+func equal(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return a.Equal(b)
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return equal(a.Elem(), b.Elem())
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
 }
 
 // jsonPath is the JSON pointer of struct field f under path: its JSON name
