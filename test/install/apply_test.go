@@ -26,7 +26,6 @@ func wantObjects() []string {
 		"ServiceAccount/singleton-webhook",
 		"ClusterRole/singleton-webhook",
 		"ClusterRoleBinding/singleton-webhook",
-		"ClusterRole/singleton-elector",
 		"Role/singleton-webhook-leader-election",
 		"RoleBinding/singleton-webhook-leader-election",
 		"Service/singleton-webhook",

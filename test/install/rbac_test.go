@@ -48,7 +48,8 @@ func webhookAccess() map[string]access {
 		"no Secret is read: the certificate is a mounted volume": {resource: "secrets", verb: "get", namespace: "singleton-system"},
 		"no Deployment is created":                               {group: "apps", resource: "deployments", verb: "create", namespace: "team-a"},
 		"no Deployment is deleted":                               {group: "apps", resource: "deployments", verb: "delete", namespace: "team-a"},
-		"no Pod is read":                                         {resource: "pods", verb: "list", namespace: "team-a"},
+		"no Pod is deleted":                                      {resource: "pods", verb: "delete", namespace: "team-a"},
+		"no Pod is created":                                      {resource: "pods", verb: "create", namespace: "team-a"},
 		"the controllers' Lease is never deleted":                {group: "coordination.k8s.io", resource: "leases", verb: "delete", namespace: "singleton-system"},
 		"no other ClusterRole can be bound":                      {group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "bind", name: "cluster-admin"},
 		"no ClusterRoleBinding is created":                       {group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", verb: "create"},
@@ -58,8 +59,10 @@ func webhookAccess() map[string]access {
 
 // checkRBAC asks the API server's authorizer, with SubjectAccessReviews, for
 // each webhookAccess entry, then has the webhook's ServiceAccount create
-// (dry-run) a RoleBinding to singleton-elector and one to cluster-admin: the API
-// server's escalation check allows the first only thanks to `bind`.
+// (dry-run) the Role the elector RBAC controller makes (get, update, watch on
+// one Lease), which the API server's escalation check allows because the
+// webhook holds those verbs, and a RoleBinding to cluster-admin, which it
+// refuses.
 func checkRBAC(ctx context.Context, t *testing.T, env *testenv.Env) {
 	t.Helper()
 	for name, a := range webhookAccess() {
@@ -87,13 +90,22 @@ func checkRBAC(ctx context.Context, t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "elector-probe", Namespace: metav1.NamespaceDefault},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			ResourceNames: []string{"probe"}, Verbs: []string{"get", "update", "watch"}}},
+	}
+	if _, err := cs.RbacV1().Roles(role.Namespace).Create(ctx, role, dryRun); err != nil {
+		t.Errorf("the webhook creating the elector's Role: %v, want allowed", err)
+	}
 	for role, wantOK := range map[string]bool{"cluster-admin": false} {
 		rb := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: "elector-probe", Namespace: metav1.NamespaceDefault},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "default", Namespace: metav1.NamespaceDefault}},
 		}
-		_, err := cs.RbacV1().RoleBindings(rb.Namespace).Create(ctx, rb, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := cs.RbacV1().RoleBindings(rb.Namespace).Create(ctx, rb, dryRun)
 		if (err == nil) != wantOK {
 			t.Errorf("the webhook binding ClusterRole %s: err = %v, want allowed = %v", role, err, wantOK)
 		}
