@@ -1,12 +1,10 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,11 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/singleton-webhook/singleton-webhook/certs"
 	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
@@ -217,153 +210,6 @@ func serveReviewBody(t *testing.T, op, object string) string {
 const singletonObject = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"app","namespace":"default",` +
 	`"annotations":{"singleton":"true"}},"spec":{"replicas":3}}`
 
-func TestServeMetricsScrape(t *testing.T) {
-	s := startServed(t)
-	c := s.tlsClient(&tls.Config{})
-	post := func(path, body string) {
-		t.Helper()
-		resp, err := c.Post("https://"+s.webhook+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("POST: %v", err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	// Other servers of this process count in the same registry: compare
-	// the counts before and after.
-	before := scrape(t, s.metrics)
-	for range 2 {
-		post(webhook.DeploymentPath, serveReviewBody(t, "CREATE", singletonObject))
-	}
-	post(webhook.DeploymentPath, serveReviewBody(t, "UPDATE", `{"metadata":{"annotations":{"singleton":"maybe"}}}`))
-	post(webhook.DeploymentPath, serveReviewBody(t, "CREATE", `{"metadata":{}}`))
-	post(webhook.DeploymentPath, "{")
-	post(webhook.ScalePath, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-scale",`+
-		`"kind":{"group":"autoscaling","version":"v1","kind":"Scale"},`+
-		`"resource":{"group":"apps","version":"v1","resource":"deployments"},"subResource":"scale",`+
-		`"name":"app","namespace":"default","operation":"UPDATE","object":{"spec":{"replicas":3}}}}`)
-
-	families := scrape(t, s.metrics)
-	got := map[string]float64{}
-	was := admissionsIn(before)
-	for k, v := range admissionsIn(families) {
-		if v-was[k] != 0 {
-			got[k] = v - was[k]
-		}
-	}
-	want := map[string]float64{
-		"deployments CREATE replicas mutated ":                     2,
-		"deployments UPDATE none denied ":                          1,
-		"deployments CREATE none skipped not-singleton":            1,
-		"deployments unknown none errored malformed-review":        1,
-		"deployments/scale UPDATE none skipped parent-not-checked": 1,
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("admission counters\n got %v\nwant %v", got, want)
-	}
-	var observed uint64
-	for _, m := range families[webhook.DurationMetric].GetMetric() {
-		observed += m.GetHistogram().GetSampleCount()
-	}
-	for _, m := range before[webhook.DurationMetric].GetMetric() {
-		observed -= m.GetHistogram().GetSampleCount()
-	}
-	if observed != 6 {
-		t.Errorf("%d latencies observed, want 6", observed)
-	}
-	if _, ok := families["controller_runtime_webhook_requests_total"]; !ok {
-		t.Error("controller-runtime's webhook request metrics are not served alongside")
-	}
-}
-
-// holdRequest sends the headers of a review with Expect: 100-continue and
-// waits for the server's 100 Continue, proving the handler is reading the
-// body. It returns the connection and the body still to send.
-func holdRequest(t *testing.T, s *served) (*tls.Conn, *bufio.Reader, string) {
-	t.Helper()
-	conn, err := tls.Dial("tcp", s.webhook, &tls.Config{RootCAs: s.roots, ServerName: "127.0.0.1"})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	body := serveReviewBody(t, "CREATE", singletonObject)
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"+
-		"Expect: 100-continue\r\n\r\n", webhook.DeploymentPath, s.webhook, len(body))
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
-		t.Fatalf("waiting for 100 Continue: %q %v", line, err)
-	}
-	if _, err := r.ReadString('\n'); err != nil { // the blank line ending the interim response
-		t.Fatal(err)
-	}
-	return conn, r, body
-}
-
-func TestServeFinishesInFlightReviewsOnShutdown(t *testing.T) {
-	s := startServed(t)
-	conn, r, body := holdRequest(t, s)
-	defer conn.Close()
-
-	s.stop() // SIGTERM
-	// New connections are refused once the listener is closed.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.webhook, time.Second)
-		if err != nil {
-			break
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the webhook port still accepts connections 30s after shutdown began")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	select {
-	case err := <-s.done:
-		close(s.done)
-		t.Fatalf("serve returned (%v) with a review in flight", err)
-	default:
-	}
-	if _, err := io.WriteString(conn, body); err != nil {
-		t.Fatalf("finish the body: %v", err)
-	}
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatalf("read the answer of the in-flight review: %v", err)
-	}
-	defer resp.Body.Close()
-	var ar admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&ar); err != nil || resp.StatusCode != http.StatusOK ||
-		ar.Response == nil || !ar.Response.Allowed || len(ar.Response.Patch) == 0 {
-		t.Fatalf("in-flight review answered HTTP %d %+v (%v); want it mutated", resp.StatusCode, ar.Response, err)
-	}
-	select {
-	case err := <-s.done:
-		close(s.done)
-		if err != nil {
-			t.Errorf("serve returned %v after draining", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("serve did not return after its last review")
-	}
-}
-
-func TestServeGivesUpAfterTheGracePeriod(t *testing.T) {
-	s := startServed(t, "--graceful-shutdown-timeout=1s")
-	conn, _, _ := holdRequest(t, s)
-	defer conn.Close()
-	s.stop()
-	select {
-	case err := <-s.done:
-		close(s.done)
-		if err == nil || err.Error() != "shut down: in-flight reviews did not finish within the grace period of 1s" {
-			t.Errorf("serve returned %v, want the grace period named", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("serve did not return after its grace period")
-	}
-}
-
 func TestServeIsReadyOnlyWithAValidCertificate(t *testing.T) {
 	dir := t.TempDir()
 	s := startServed(t, "--webhook-cert-path", dir)
@@ -423,36 +269,6 @@ func TestServeFlagErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// scrape returns the metric families served at addr/metrics.
-func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse metrics: %v", err)
-	}
-	return families
-}
-
-// admissionsIn returns the admission counters of scraped families, keyed by
-// "resource operation mode outcome reason".
-func admissionsIn(families map[string]*dto.MetricFamily) map[string]float64 {
-	got := map[string]float64{}
-	for _, m := range families[webhook.AdmissionsMetric].GetMetric() {
-		l := map[string]string{}
-		for _, p := range m.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		got[fmt.Sprintf("%s %s %s %s %s", l["resource"], l["operation"], l["mode"], l["outcome"], l["reason"])] = m.GetCounter().GetValue()
-	}
-	return got
 }
 
 func TestServeKubeconfigGetsInClusterRateLimits(t *testing.T) {
