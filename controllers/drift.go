@@ -2,11 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -76,12 +78,19 @@ func (r *Drift) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	}
 	fixed := d.DeepCopy()
 	res, err := patches.Apply(fixed, r.Policy)
+	var deny *patches.DenyError
+	if errors.As(err, &deny) && scaledUp(d, r.Policy) {
+		// Deny mode rewrites nothing and would refuse the write back: write
+		// the one replica itself, the only drift a scale can cause.
+		d.Spec.Replicas = ptr.To[int32](1)
+		res, err = patches.Result{Enforced: true, Warnings: []string{"spec.replicas set back to 1 (deny mode)"}}, nil
+	}
 	if err != nil {
 		// The user must fix the annotations; the webhook says how on the next write.
 		log.V(1).Info("not re-pinned: invalid singleton annotations", "reason", err.Error())
 		return ctrl.Result{}, nil
 	}
-	if !res.Enforced || equality.Semantic.DeepEqual(d, fixed) {
+	if !res.Enforced || (deny == nil && equality.Semantic.DeepEqual(d, fixed)) {
 		return ctrl.Result{}, nil
 	}
 	// Write the object back as it is, not as fixed: the API server passes
@@ -103,4 +112,11 @@ func (r *Drift) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	}
 	log.Info("re-pinned singleton deployment that drifted", "changes", res.Warnings)
 	return ctrl.Result{}, nil
+}
+
+// scaledUp reports whether d is a replicas-mode singleton with more than one
+// replica.
+func scaledUp(d *appsv1.Deployment, p patches.Policy) bool {
+	mode, enforced, err := patches.Resolve(d.Annotations, p)
+	return err == nil && enforced && mode == patches.ModeReplicas && d.Spec.Replicas != nil && *d.Spec.Replicas > 1
 }

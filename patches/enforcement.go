@@ -75,7 +75,14 @@ func checkAsWritten(before, after *appsv1.Deployment) []string {
 		problems = append(problems, fmt.Sprintf("spec.replicas is %s: write spec.replicas: 1 (or 0 to pause)", replicasString(before.Spec.Replicas)))
 	}
 	if !equality.Semantic.DeepEqual(before.Spec.Strategy, after.Spec.Strategy) {
-		problems = append(problems, fmt.Sprintf("spec.strategy is %s: write spec.strategy: {type: Recreate}", describeStrategy(before.Spec.Strategy)))
+		// The type alone: the API server defaults a RollingUpdate's
+		// parameters before admission, and the message must read the same
+		// from the webhook and from mutate --check.
+		t := before.Spec.Strategy.Type
+		if t == "" {
+			t = appsv1.RollingUpdateDeploymentStrategyType
+		}
+		problems = append(problems, fmt.Sprintf("spec.strategy is %s: write spec.strategy: {type: Recreate}", t))
 	}
 	bt, at := before.Spec.Template, after.Spec.Template
 	if v, ok := at.Labels[LabelDeployment]; ok && bt.Labels[LabelDeployment] != v {
