@@ -59,9 +59,8 @@
 // the renewals keep the signals up. A process starved of CPU cannot remove
 // a file on time, so GET /leader compares the deadline itself on every
 // request, and the leader file carries it (validUntil) for readers to do
-// the same. The timings of the issue this rule answers (2s/1.5s/0.3s) are
-// accepted and safe: the leader drops at F + 1.5s, takeovers come after
-// F + 2s.
+// the same. For example, at 2s/1.5s/0.3s the leader drops its signals at
+// F + 1.5s, and takeovers come after F + 2s.
 //
 // On a loss the file goes first (the signal applications rely on most),
 // then the HTTP state.

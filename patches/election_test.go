@@ -88,7 +88,7 @@ func TestElectionAnnotationDenials(t *testing.T) {
 			annotations: map[string]string{lease: "5s"},
 			want:        `annotation singleton.dev/lease-duration: "5s" must be at least renew deadline 10s + 350ms = 10.35s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals); renew deadline is the default 10s, set singleton.dev/renew-deadline to change it`,
 		},
-		"a lease duration too close to the issue's renew deadline": {
+		"a renew deadline too close to a two-second lease": {
 			annotations: map[string]string{lease: "2s", renew: "1800ms", retry: "300ms"},
 			want:        `annotation singleton.dev/renew-deadline: "1800ms" must be at most lease duration 2s − 290ms = 1.71s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)`,
 		},

@@ -14,7 +14,7 @@ func TestTimingsValidate(t *testing.T) {
 	}{
 		"the production defaults are valid":                           {DefaultTimings(), ""},
 		"the tightest lease with the longest renew deadline is valid": {Timings{2 * s, 1710 * ms, 590 * ms}, ""},
-		"the timings that once let two lead are valid, and safe now":  {Timings{2 * s, 1500 * ms, 300 * ms}, ""},
+		"2s/1.5s/300ms are valid and safe":                            {Timings{2 * s, 1500 * ms, 300 * ms}, ""},
 		"a renew deadline past the margin fails": {Timings{2 * s, 1711 * ms, 300 * ms},
 			"renew deadline 1.711s must be at most lease duration 2s − 290ms = 1.71s (2% of the lease duration for clocks running at different rates, plus 250ms for the sidecar to drop its signals)"},
 		"a lease equal to the renew deadline fails": {Timings{10 * s, 10 * s, 2 * s},
