@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // TestLocalCluster runs what `make run` runs, as a user would: waits for
@@ -99,9 +100,9 @@ type localCluster struct {
 	err    error
 }
 
-// startLocalCluster builds the webhook and hack/localcluster, starts the
-// latter with a run directory of the test's, and returns once it printed
-// the export line, with the kubeconfig path the line names. t.Cleanup stops
+// startLocalCluster builds hack/localcluster and starts it, with the
+// product binary built once per test process and a run directory of the
+// test's, and returns once it printed the export line, with the kubeconfig path the line names. t.Cleanup stops
 // it if the test did not.
 func startLocalCluster(t *testing.T, root string) (*localCluster, string) {
 	t.Helper()
@@ -110,11 +111,10 @@ func startLocalCluster(t *testing.T, root string) (*localCluster, string) {
 		t.Fatal(err)
 	}
 	bin := t.TempDir()
-	goBuild(t, root, filepath.Join(bin, "singleton-webhook"), ".")
 	goBuild(t, root, filepath.Join(bin, "localcluster"), "./hack/localcluster")
 	lc := &localCluster{exited: make(chan struct{})}
 	lc.cmd = exec.Command(filepath.Join(bin, "localcluster"),
-		"-run-dir", t.TempDir(), "-webhook-binary", filepath.Join(bin, "singleton-webhook"))
+		"-run-dir", t.TempDir(), "-webhook-binary", testutil.Product(t))
 	lc.cmd.Dir = root
 	lc.cmd.Env = append(os.Environ(), testenv.AssetsEnv+"="+assets)
 	lc.cmd.Stderr = &lc.stderr
