@@ -102,8 +102,8 @@ type localCluster struct {
 
 // startLocalCluster builds hack/localcluster and starts it, with the
 // product binary built once per test process and a run directory of the
-// test's, and returns once it printed the export line, with the kubeconfig path the line names. t.Cleanup stops
-// it if the test did not.
+// test's, and returns once it printed the export line, with the kubeconfig
+// path the line names. t.Cleanup stops it if the test did not.
 func startLocalCluster(t *testing.T, root string) (*localCluster, string) {
 	t.Helper()
 	assets, err := testenv.AssetsDir()
