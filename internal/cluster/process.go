@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -120,9 +119,9 @@ func (p *process) waitHealthy(ctx context.Context, port int) error {
 func (p *process) poll(ctx context.Context, what string, check func() error) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	last := errors.New("not checked yet")
 	for {
-		if last = check(); last == nil {
+		last := check()
+		if last == nil {
 			return nil
 		}
 		select {
