@@ -237,10 +237,15 @@ func checkClashes(s *corev1.PodSpec, injected bool, port int) error {
 			}
 		}
 		for _, p := range c.Ports {
-			if int(p.ContainerPort) == port || int(p.HostPort) == port {
-				return clashError("container %q declares port %d, where the leader-election sidecar listens on 127.0.0.1: use another port",
-					c.Name, port)
+			if int(p.ContainerPort) != port && int(p.HostPort) != port {
+				continue
 			}
+			if s.HostNetwork {
+				return clashError("container %q declares port %d, where the leader-election sidecar listens on the node's 127.0.0.1 (with hostNetwork the port is derived from the Lease name): use another port, or another %s",
+					c.Name, port, AnnotationLeaseName)
+			}
+			return clashError("container %q declares port %d, where the leader-election sidecar listens on 127.0.0.1: use another port",
+				c.Name, port)
 		}
 	}
 	return nil
