@@ -196,16 +196,8 @@ func TestWebhookOutageHoldsNewPods(t *testing.T) {
 	restart(t)
 	restarted = true
 	tr.waitFor(time.Minute, "one Pod serving after the webhook is back", servingOtherThan(old.UID))
-	deadline := time.Now().Add(time.Minute)
-	out := ""
-	for time.Now().Before(deadline) {
-		if out, _ = run(t, "-n", ns, "get", "deploy", "outage", "-o", "jsonpath={.spec.replicas}"); out == "1" {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if out != "1" {
-		t.Errorf("replicas %q after the webhook came back, want the drift controller's re-pin to 1", out)
+	if got := waitReplicas(t, ns, "outage", "1"); got != "1" {
+		t.Errorf("replicas %q after the webhook came back, want the drift controller's re-pin to 1", got)
 	}
 	time.Sleep(2 * time.Second)
 	if w := tr.read(); w.MaxAlive > 1 || w.Overlap > 0 {
@@ -221,4 +213,19 @@ func restart(t *testing.T) {
 		t.Fatalf("restart the webhook: %v", err)
 	}
 	hook = h
+}
+
+// waitReplicas waits up to a minute for a Deployment's spec.replicas to read
+// want, and returns what it last read.
+func waitReplicas(t *testing.T, ns, name, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	got := ""
+	for time.Now().Before(deadline) {
+		if got, _ = run(t, "-n", ns, "get", "deploy", name, "-o", "jsonpath={.spec.replicas}"); got == want {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return got
 }

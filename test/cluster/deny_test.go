@@ -101,15 +101,7 @@ func TestDenyModeRefusesThenAcceptsAsWritten(t *testing.T) {
 	run(t, "-n", ns, "scale", "deploy/gitops", "--replicas=3")
 	restart(t)
 	restarted = true
-	deadline := time.Now().Add(time.Minute)
-	replicas := ""
-	for time.Now().Before(deadline) {
-		if replicas, _ = run(t, "-n", ns, "get", "deploy", "gitops", "-o", "jsonpath={.spec.replicas}"); replicas == "1" {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if replicas != "1" {
+	if replicas := waitReplicas(t, ns, "gitops", "1"); replicas != "1" {
 		t.Errorf("deny-mode singleton scaled during an outage has %s replicas, want the drift controller's 1", replicas)
 	}
 	time.Sleep(time.Second)

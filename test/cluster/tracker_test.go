@@ -75,6 +75,23 @@ func (tr *tracker) close() {
 func (tr *tracker) apply(typ watch.EventType, p *corev1.Pod) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	tr.integrateLocked()
+	if typ == watch.Deleted {
+		delete(tr.pods, p.UID)
+	} else {
+		tr.pods[p.UID] = p
+	}
+	alive, _ := tr.countLocked()
+	tr.maxAlive = max(tr.maxAlive, alive)
+	select {
+	case tr.changed <- struct{}{}:
+	default:
+	}
+}
+
+// integrateLocked adds the time since the last event to the overlap and
+// downtime the state since then stood for.
+func (tr *tracker) integrateLocked() {
 	now := time.Now()
 	alive, serving := tr.countLocked()
 	if alive >= 2 {
@@ -84,17 +101,6 @@ func (tr *tracker) apply(typ watch.EventType, p *corev1.Pod) {
 		tr.down += now.Sub(tr.last)
 	}
 	tr.last = now
-	if typ == watch.Deleted {
-		delete(tr.pods, p.UID)
-	} else {
-		tr.pods[p.UID] = p
-	}
-	alive, _ = tr.countLocked()
-	tr.maxAlive = max(tr.maxAlive, alive)
-	select {
-	case tr.changed <- struct{}{}:
-	default:
-	}
 }
 
 func (tr *tracker) countLocked() (alive, serving int) {
@@ -147,15 +153,7 @@ func (tr *tracker) reset() {
 func (tr *tracker) read() window {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	now := time.Now()
-	alive, serving := tr.countLocked()
-	if alive >= 2 {
-		tr.overlap += now.Sub(tr.last)
-	}
-	if serving == 0 {
-		tr.down += now.Sub(tr.last)
-	}
-	tr.last = now
+	tr.integrateLocked()
 	return window{Overlap: tr.overlap, Down: tr.down, MaxAlive: tr.maxAlive}
 }
 
