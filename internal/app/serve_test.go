@@ -254,18 +254,29 @@ func TestServeIsReadyOnlyWithAValidCertificate(t *testing.T) {
 }
 
 func TestServeFlagErrors(t *testing.T) {
-	for name, args := range map[string][]string{
-		"TLS 1.1 is not a minimum":       {"--tls-min-version=1.1"},
-		"TLS 1.0 is not a minimum":       {"--tls-min-version=1.0"},
-		"a zero grace period":            {"--graceful-shutdown-timeout=0s"},
-		"a negative grace period":        {"--graceful-shutdown-timeout=-1s"},
-		"a TLS version in another shape": {"--tls-min-version=TLS13"},
+	const tlsVersions = `--tls-min-version: TLS version %q is not supported: use 1.2 or 1.3`
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"TLS 1.1 is not a minimum":       {[]string{"--tls-min-version=1.1"}, fmt.Sprintf(tlsVersions, "1.1")},
+		"TLS 1.0 is not a minimum":       {[]string{"--tls-min-version=1.0"}, fmt.Sprintf(tlsVersions, "1.0")},
+		"a zero grace period":            {[]string{"--graceful-shutdown-timeout=0s"}, "--graceful-shutdown-timeout 0s: want a positive duration"},
+		"a negative grace period":        {[]string{"--graceful-shutdown-timeout=-1s"}, "--graceful-shutdown-timeout -1s: want a positive duration"},
+		"a TLS version in another shape": {[]string{"--tls-min-version=TLS13"}, fmt.Sprintf(tlsVersions, "TLS13")},
+		"an unknown controller": {[]string{"--controllers=drift,nope"},
+			`--controllers: unknown controller "nope": want some of ` + strings.Join(ControllerNames(), ", ")},
+		"secure metrics without a cluster": {[]string{"--metrics-bind-address=127.0.0.1:0", "--metrics-secure"},
+			"--standalone has no API server to authenticate scrapes of /metrics: add --metrics-secure=false (plain HTTP, local runs) or --metrics-bind-address=0"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := Serve(context.Background(), testutil.TestVersion, append([]string{"--standalone", "--self-signed"}, args...), io.Discard)
+			err := Serve(context.Background(), testutil.TestVersion, append([]string{"--standalone", "--self-signed", "--metrics-secure=false"}, tc.args...), io.Discard)
 			var ec *ExitError
 			if !errors.As(err, &ec) || ec.Code != 2 {
-				t.Errorf("serve %v: %v, want a usage error (exit 2)", args, err)
+				t.Errorf("serve %v: %v, want a usage error (exit 2)", tc.args, err)
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("serve %v: %v, want %s", tc.args, err, tc.want)
 			}
 		})
 	}
