@@ -72,23 +72,24 @@ func pruneEqual(a, b reflect.Value, path string, seen presence) {
 		if !fa.CanSet() {
 			continue
 		}
-		p := jsonPath(path, a.Type().Field(i))
 		t := fa.Type()
 		custom := t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler)
 		switch {
 		case !custom && t.Kind() == reflect.Struct:
+			p := jsonPath(path, a.Type().Field(i))
 			if p != path {
 				seen[p] = !fa.IsZero()
 			}
 			pruneEqual(fa, fb, p, seen)
 		case !custom && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !fa.IsNil() && !fb.IsNil():
+			p := jsonPath(path, a.Type().Field(i))
 			seen[p] = true
 			pruneEqual(fa.Elem(), fb.Elem(), p, seen)
 		case equal(fa, fb):
 			fa.SetZero()
 			fb.SetZero()
 		default:
-			seen[p] = !fa.IsZero()
+			seen[jsonPath(path, a.Type().Field(i))] = !fa.IsZero()
 		}
 	}
 }
