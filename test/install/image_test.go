@@ -4,6 +4,7 @@ package install
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -29,7 +30,8 @@ const imageVersion = "v0.0.0-imagetest"
 // and linux/arm64, each running the binary as 65532:65532 with no shell in
 // it, labelled with its source, version and licence; and the binary taken
 // out of the layer of this machine's platform runs and prints the version
-// the Makefile stamped; an SPDX SBOM lists the modules compiled in.
+// the Makefile stamped, and is byte for byte the binary of `make build`; an
+// SPDX SBOM lists the modules compiled in.
 func TestImage(t *testing.T) {
 	root, err := testenv.ModuleRoot()
 	if err != nil {
@@ -60,6 +62,7 @@ func TestImage(t *testing.T) {
 			bin := checkImageFiles(t, img)
 			if desc.Platform.Architecture == runtime.GOARCH {
 				checkBinaryRuns(t, bin)
+				checkSameAsMakeBuild(t, root, bin)
 			}
 			if _, err := os.Stat(out + ".linux-" + desc.Platform.Architecture + ".tar"); err != nil {
 				t.Errorf("no archive to load into kind or docker: %v", err)
@@ -184,5 +187,25 @@ func checkBinaryRuns(t *testing.T, bin []byte) {
 	}
 	if !strings.Contains(string(out), imageVersion) {
 		t.Errorf("the image's binary prints %q, want the version make stamped, %s", out, imageVersion)
+	}
+}
+
+// checkSameAsMakeBuild checks that the image's binary is, byte for byte,
+// the one `make build` builds for the same version: the binary the tests
+// run is the binary the image ships.
+func checkSameAsMakeBuild(t *testing.T, root string, bin []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("make", "--no-print-directory", "build", "VERSION="+imageVersion, "BIN="+dir)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, b)
+	}
+	built, err := os.ReadFile(filepath.Join(dir, "singleton-webhook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(built, bin) {
+		t.Errorf("the image's binary (%d bytes) differs from make build's (%d bytes)", len(bin), len(built))
 	}
 }
