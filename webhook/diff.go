@@ -73,15 +73,17 @@ func pruneEqual(a, b reflect.Value, path string, seen presence) {
 			continue
 		}
 		t := fa.Type()
-		custom := t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler)
+		k := t.Kind()
+		custom := (k == reflect.Struct || k == reflect.Pointer) &&
+			(t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler))
 		switch {
-		case !custom && t.Kind() == reflect.Struct:
+		case !custom && k == reflect.Struct:
 			p := jsonPath(path, a.Type().Field(i))
 			if p != path {
 				seen[p] = !fa.IsZero()
 			}
 			pruneEqual(fa, fb, p, seen)
-		case !custom && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !fa.IsNil() && !fb.IsNil():
+		case !custom && k == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !fa.IsNil() && !fb.IsNil():
 			p := jsonPath(path, a.Type().Field(i))
 			seen[p] = true
 			pruneEqual(fa.Elem(), fb.Elem(), p, seen)
