@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // stopTimeout is how long a component gets to exit after SIGTERM before it
@@ -134,12 +135,6 @@ func (p *process) poll(ctx context.Context, what string, check func() error) err
 	}
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort picks a free port for a component (testutil.PickPort: below
+// the ephemeral range, so no client connection takes it meanwhile).
+func freePort() (int, error) { return testutil.PickPort() }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/singleton-webhook/singleton-webhook/certs"
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // Options configure Start. The zero value is the usual suite: a control
@@ -112,12 +112,11 @@ func setLogger() {
 
 // prepareServing picks the webhook's port and writes its certificate.
 func (e *Env) prepareServing() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testutil.PickPort()
 	if err != nil {
 		return fmt.Errorf("pick a webhook port: %w", err)
 	}
-	e.WebhookPort = l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	e.WebhookPort = port
 	e.WebhookURL = fmt.Sprintf("https://127.0.0.1:%d", e.WebhookPort)
 	ss, err := certs.NewSelfSigned([]string{"127.0.0.1", "localhost"})
 	if err != nil {
