@@ -3,7 +3,9 @@
 // KUBEBUILDER_ASSETS (bin/k8s, built by `make controlplane`), the project's
 // own manifests/mutatingwebhook.yaml installed with its service reference
 // rewritten to a local URL, and the webhook run in-process, stoppable and
-// restartable on the same port.
+// restartable on the same port. The webhook is built as `serve` builds it,
+// by internal/app's NewManager and Setup: handlers, metrics, controllers and
+// probes are the binary's own.
 //
 // A suite starts one Env per top-level test:
 //
