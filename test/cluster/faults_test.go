@@ -144,7 +144,7 @@ func TestFaults(t *testing.T) {
 				tr.reset()
 				from, undo := f.do(t, tr, old)
 				tr.waitFor(90*time.Second, f.name+": a replacement serving", servingOtherThan(old.UID))
-				took := time.Since(from)
+				took, _ := tr.servingAfter(old.UID, from)
 				tr.waitFor(90*time.Second, f.name+": the old Pod gone", gone(old.UID))
 				undo()
 				w := tr.read()

@@ -31,6 +31,7 @@ type tracker struct {
 
 	mu       sync.Mutex
 	pods     map[types.UID]*corev1.Pod
+	serving  map[types.UID]time.Time // when each Pod was first seen serving
 	last     time.Time
 	overlap  time.Duration
 	down     time.Duration
@@ -42,7 +43,7 @@ type tracker struct {
 func track(t *testing.T, cs kubernetes.Interface, ns, selector string) *tracker {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &tracker{t: t, stop: cancel, done: make(chan struct{}), pods: map[types.UID]*corev1.Pod{}, last: time.Now(), changed: make(chan struct{}, 1)}
+	tr := &tracker{t: t, stop: cancel, done: make(chan struct{}), pods: map[types.UID]*corev1.Pod{}, serving: map[types.UID]time.Time{}, last: time.Now(), changed: make(chan struct{}, 1)}
 	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		t.Fatalf("list pods: %v", err)
@@ -80,6 +81,9 @@ func (tr *tracker) apply(typ watch.EventType, p *corev1.Pod) {
 		delete(tr.pods, p.UID)
 	} else {
 		tr.pods[p.UID] = p
+		if _, seen := tr.serving[p.UID]; !seen && p.DeletionTimestamp == nil && ready(p) {
+			tr.serving[p.UID] = tr.last
+		}
 	}
 	alive, _ := tr.countLocked()
 	tr.maxAlive = max(tr.maxAlive, alive)
@@ -155,6 +159,19 @@ func (tr *tracker) read() window {
 	defer tr.mu.Unlock()
 	tr.integrateLocked()
 	return window{Overlap: tr.overlap, Down: tr.down, MaxAlive: tr.maxAlive}
+}
+
+// servingAfter returns how long after from a Pod other than old was first
+// seen serving; false if none has been.
+func (tr *tracker) servingAfter(old types.UID, from time.Time) (time.Duration, bool) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for uid, at := range tr.serving {
+		if uid != old && tr.pods[uid] != nil && tr.pods[uid].DeletionTimestamp == nil {
+			return max(at.Sub(from), 0), true
+		}
+	}
+	return 0, false
 }
 
 // snapshot returns copies of the Pods currently known.
