@@ -47,9 +47,6 @@ func Run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 	return e.Run(ctx)
 }
 
-// Status returns what GET /leader answers.
-func (e *Elector) Status() Status { return e.status.get() }
-
 // Handler serves GET /leader and GET /healthz.
 func (e *Elector) Handler() http.Handler {
 	mux := http.NewServeMux()
