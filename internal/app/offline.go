@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/singleton-webhook/singleton-webhook/patches"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
 
@@ -46,7 +47,16 @@ type offlineFlags struct {
 	policy policyFlags
 }
 
-func parseOffline(name, help, version string, args []string, stderr io.Writer) (*offlineFlags, error) {
+// offlineConfig is the resolved configuration of mutate and review: the
+// input, and the policy as serve would apply it.
+type offlineConfig struct {
+	file   string
+	policy patches.Policy
+}
+
+// parseOffline parses and checks the flags of mutate or review into one
+// configuration.
+func parseOffline(name, help, version string, args []string, stderr io.Writer) (*offlineConfig, error) {
 	f := &offlineFlags{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,10 +88,15 @@ func parseOffline(name, help, version string, args []string, stderr io.Writer) (
 	case !f.check && !fix:
 		return nil, usageError("--fix=false without --check does nothing: use --check to only report")
 	}
-	return f, nil
+	p, err := f.policy.policy()
+	if err != nil {
+		return nil, err
+	}
+	p.CheckOnly = f.check
+	return &offlineConfig{file: f.file, policy: p}, nil
 }
 
-func (f *offlineFlags) open(stdin io.Reader) (io.ReadCloser, error) {
+func (f *offlineConfig) open(stdin io.Reader) (io.ReadCloser, error) {
 	if f.file == "-" {
 		return io.NopCloser(stdin), nil
 	}
@@ -99,17 +114,12 @@ func Mutate(ctx context.Context, version string, args []string, stdin io.Reader,
 	if err != nil {
 		return err
 	}
-	p, err := f.policy.policy()
-	if err != nil {
-		return err
-	}
-	p.CheckOnly = f.check
 	in, err := f.open(stdin)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	res, err := webhook.Mutate(ctx, webhook.NewHandlers(p, nil).Deployments, in)
+	res, err := webhook.Mutate(ctx, webhook.NewHandlers(f.policy, nil).Deployments, in)
 	if err != nil {
 		return err
 	}
@@ -122,7 +132,7 @@ func Mutate(ctx context.Context, version string, args []string, stdin io.Reader,
 		}
 		return &ExitError{Code: 1, Err: ErrReported}
 	}
-	if f.check {
+	if f.policy.CheckOnly {
 		fmt.Fprintln(stderr, "check: every singleton Deployment is a singleton as written")
 		return nil
 	}
@@ -144,10 +154,6 @@ func Review(ctx context.Context, version string, args []string, stdin io.Reader,
 	if err != nil {
 		return err
 	}
-	p, err := f.policy.policy()
-	if err != nil {
-		return err
-	}
 	in, err := f.open(stdin)
 	if err != nil {
 		return err
@@ -157,7 +163,7 @@ func Review(ctx context.Context, version string, args []string, stdin io.Reader,
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)
 	}
-	out, err := webhook.Review(ctx, webhook.NewHandlers(p, nil), b)
+	out, err := webhook.Review(ctx, webhook.NewHandlers(f.policy, nil), b)
 	if err != nil {
 		return err
 	}
