@@ -27,6 +27,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 			set:  []string{"defaultMode=leader"},
 			want: []string{"/defaultMode", "'replicas', 'election'"},
 		},
+		"an unknown default enforcement": {
+			set:  []string{"defaultEnforcement=reject"},
+			want: []string{"/defaultEnforcement", "'mutate', 'deny'"},
+		},
 		"a lease no longer than the renew deadline, which elect refuses": {
 			set:  []string{"elector.leaseDuration=10s"},
 			want: []string{"elector.renewDeadline (10s) must be at most elector.leaseDuration (10s) - 2% of it - 250ms"},
@@ -142,10 +146,10 @@ func TestChartValues(t *testing.T) {
 		t.Error("metrics.readers: no ClusterRoleBinding singleton-webhook-metrics-reader")
 	})
 	t.Run("timings, mode and replicas reach the Deployment", func(t *testing.T) {
-		d := findKind(t, renderChart(t, "--set", "replicas=3", "--set", "defaultMode=election",
+		d := findKind(t, renderChart(t, "--set", "replicas=3", "--set", "defaultMode=election", "--set", "defaultEnforcement=deny",
 			"--set", "elector.leaseDuration=1m", "--set", "elector.renewDeadline=45s", "--set", "elector.retryPeriod=5s"), "Deployment")
 		args := chartArgs(t, d)
-		for _, want := range []string{"--default-mode=election", "--default-lease-duration=1m", "--default-renew-deadline=45s", "--default-retry-period=5s"} {
+		for _, want := range []string{"--default-mode=election", "--default-enforcement=deny", "--default-lease-duration=1m", "--default-renew-deadline=45s", "--default-retry-period=5s"} {
 			if !slices.Contains(args, want) {
 				t.Errorf("args %v lack %s", args, want)
 			}
