@@ -4,12 +4,9 @@
 # binaries were built from the same go.mod/go.sum. Cold: see docs/install.md.
 #   hack/tools/build.sh [OUT]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/../../bin/tools}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-stamp=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -d' ' -f1)
-if [[ -x $out/helm && "$(cat "$out/.stamp" 2>/dev/null)" == "$stamp" ]]; then
+source "$(dirname "$0")/../pinned.sh"
+pinned_init "$(dirname "$0")/../../bin/tools" "${1:-}"
+if pinned_fresh .stamp helm; then
   exit 0
 fi
 echo "building helm into $out; the first build takes minutes" >&2
