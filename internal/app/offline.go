@@ -96,6 +96,19 @@ func parseOffline(name, help, version string, args []string, stderr io.Writer) (
 	return &offlineConfig{file: f.file, policy: p}, nil
 }
 
+// startOffline parses the flags of mutate or review and opens the input.
+func startOffline(name, help, version string, args []string, stdin io.Reader, stderr io.Writer) (*offlineConfig, io.ReadCloser, error) {
+	f, err := parseOffline(name, help, version, args, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := f.open(stdin)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, in, nil
+}
+
 func (f *offlineConfig) open(stdin io.Reader) (io.ReadCloser, error) {
 	if f.file == "-" {
 		return io.NopCloser(stdin), nil
@@ -110,11 +123,7 @@ func (f *offlineConfig) open(stdin io.Reader) (io.ReadCloser, error) {
 // Mutate runs `singleton-webhook mutate`: the webhook's mutation of the
 // Deployments of a file, offline.
 func Mutate(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parseOffline("mutate", mutateHelp, version, args, stderr)
-	if err != nil {
-		return err
-	}
-	in, err := f.open(stdin)
+	f, in, err := startOffline("mutate", mutateHelp, version, args, stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -150,11 +159,7 @@ func Mutate(ctx context.Context, version string, args []string, stdin io.Reader,
 // Review runs `singleton-webhook review`: the webhook's answer to an
 // AdmissionReview, offline.
 func Review(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parseOffline("review", reviewHelp, version, args, stderr)
-	if err != nil {
-		return err
-	}
-	in, err := f.open(stdin)
+	f, in, err := startOffline("review", reviewHelp, version, args, stdin, stderr)
 	if err != nil {
 		return err
 	}
