@@ -37,8 +37,8 @@ kwok: ## Build kwok (simulated nodes) from its pinned Go module into bin/k8s (ca
 	hack/kwok/build.sh $(K8S_BIN)
 
 .PHONY: run
-run: build controlplane ## Run a local cluster (simulated nodes) with the webhook registered (Ctrl-C stops it).
-	hack/run.sh
+run: build controlplane ## Run a local cluster (simulated nodes) with the webhook registered (Ctrl-C stops it); ARGS=-for-helm: cert-manager instead, for helm install.
+	hack/run.sh $(ARGS)
 
 .PHONY: test
 test: lint test-chart test-unit test-integration test-fuzz ## Everything CI runs.

@@ -12,6 +12,7 @@ if [[ ! -x bin/singleton-webhook || ! -x $KUBEBUILDER_ASSETS/kube-apiserver ]]; 
   echo "run.sh: bin/singleton-webhook or the control plane is missing; use \`make run\`, which builds them" >&2
   exit 1
 fi
-go build -o bin/localcluster ./hack/localcluster
+# The integration tag compiles in cert-manager, for -for-helm.
+go build -tags integration -o bin/localcluster ./hack/localcluster
 # exec: signals reach the program that stops the processes it started.
 exec bin/localcluster "$@"

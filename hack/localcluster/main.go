@@ -27,10 +27,11 @@ import (
 
 // options are the command's flags.
 type options struct {
-	root   string
-	runDir string
-	binary string
-	nodes  int
+	root    string
+	runDir  string
+	binary  string
+	nodes   int
+	forHelm bool
 }
 
 func main() {
@@ -54,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.runDir, "run-dir", filepath.Join(root, ".run"), "directory for the kubeconfig, the CA and the webhook's log")
 	fs.StringVar(&o.binary, "webhook-binary", filepath.Join(root, "bin", "singleton-webhook"), "the singleton-webhook binary to serve with (`make build`)")
 	fs.IntVar(&o.nodes, "nodes", cluster.DefaultNodes, "number of simulated nodes")
+	fs.BoolVar(&o.forHelm, "for-helm", false, "run cert-manager (CRDs, controllers, cainjector) instead of a local webhook, for `helm install` of charts/singleton-webhook")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -76,7 +78,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	fmt.Fprintf(stderr, "starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and %d simulated nodes\n", o.nodes)
 	start := time.Now()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: o.runDir, Nodes: o.nodes})
+	opts := cluster.Options{Dir: o.runDir, Nodes: o.nodes}
+	if o.forHelm {
+		crds, err := certManagerCRDs()
+		if err != nil {
+			return err
+		}
+		opts.CRDDirectoryPaths = []string{crds}
+	}
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -84,6 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		fmt.Fprintln(stderr, "stopping the cluster")
 		err = errors.Join(err, c.Stop())
 	}()
+	if o.forHelm {
+		return runForHelm(ctx, o, c, start, stdout, stderr)
+	}
 	fmt.Fprintln(stderr, "starting singleton-webhook")
 	hook, err := c.StartWebhook(ctx, o.binary)
 	if err != nil {
@@ -101,6 +114,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	case <-hook.Exited():
 		return fmt.Errorf("singleton-webhook exited: %v; its log: %s", hook.Err(), hook.LogPath)
 	}
+}
+
+// runForHelm runs cert-manager in-process instead of a local webhook, so
+// that the chart can be installed into the cluster as into any other.
+func runForHelm(ctx context.Context, o *options, c *cluster.Cluster, start time.Time, stdout, stderr io.Writer) (err error) {
+	fmt.Fprintln(stderr, "starting cert-manager")
+	stop, err := startCertManager(ctx, c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(stderr, "stopping cert-manager")
+		err = errors.Join(err, stop())
+	}()
+	fmt.Fprintf(stderr, "ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(stdout, `
+A local cluster with cert-manager and no webhook. In another shell:
+
+export KUBECONFIG=%s
+
+  bin/tools/helm install singleton-webhook charts/singleton-webhook \
+    --namespace singleton-system --create-namespace
+  bin/k8s/kubectl -n singleton-system rollout status deploy/singleton-webhook
+
+Nodes are simulated: the chart's Pods are scheduled and become Ready, but no
+container runs, so the installed webhook does not answer admissions here.
+Ctrl-C stops everything.
+`, c.Kubeconfig)
+	<-ctx.Done()
+	return nil
 }
 
 func printUsage(w io.Writer, o *options, kubeconfig string, hook *cluster.Webhook) {
