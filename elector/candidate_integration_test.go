@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/singleton-webhook/singleton-webhook/elector"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // timings are the election durations the candidates run with.
@@ -44,7 +46,7 @@ type candidate struct {
 	kubeconfig      string
 	tm              timings
 	extra           []string
-	proxy           *proxy // its own path to the API server, if any
+	proxy           *testutil.Proxy // its own path to the API server, if any
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd

@@ -94,7 +94,7 @@ func runChaosGroup(t *testing.T, idx, rounds int, tm timings, rng *rand.Rand) []
 		px := newProxy(t)
 		c.proxy = px
 		c.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-		if err := writeKubeconfig(c.kubeconfig, cluster.cfg, "https://"+px.addr); err != nil {
+		if err := writeKubeconfig(c.kubeconfig, cluster.cfg, "https://"+px.Addr); err != nil {
 			t.Fatal(err)
 		}
 		c.start(t)
@@ -141,7 +141,7 @@ func chaosRound(t *testing.T, g *group, leader *candidate, fault string) (*candi
 	case "SIGSTOP":
 		leader.signal(syscall.SIGSTOP)
 	case "cut":
-		leader.proxy.cut()
+		leader.proxy.Cut()
 	}
 	next, at := g.waitFresh(leader, bound)
 	if next == nil {
@@ -157,7 +157,7 @@ func chaosRound(t *testing.T, g *group, leader *candidate, fault string) (*candi
 		time.Sleep(time.Until(start.Add(leader.tm.lease + 500*time.Millisecond)))
 		leader.signal(syscall.SIGCONT)
 	case "cut":
-		leader.proxy.heal(t)
+		leader.proxy.Heal(t)
 	}
 	if !eventually(bound, func() bool { st, err := leader.status(); return err == nil && !st.IsLeader && st.Leader != "" }) {
 		return nil, 0, fmt.Errorf("%s did not come back as a standby after %s", leader.name, fault)

@@ -21,7 +21,7 @@ func TestPartitionedLeaderStepsDownBeforeATakeover(t *testing.T) {
 	px := newProxy(t)
 	cut := g.cands[0]
 	cut.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-	if err := writeKubeconfig(cut.kubeconfig, cluster.cfg, "https://"+px.addr); err != nil {
+	if err := writeKubeconfig(cut.kubeconfig, cluster.cfg, "https://"+px.Addr); err != nil {
 		t.Fatal(err)
 	}
 	cut.start(t)
@@ -34,7 +34,7 @@ func TestPartitionedLeaderStepsDownBeforeATakeover(t *testing.T) {
 
 	s := startSampler(g)
 	cutAt := time.Now()
-	px.cut()
+	px.Cut()
 	next, _ := g.waitLeader(t, cut, crashBound(fast))
 	time.Sleep(100 * time.Millisecond)
 	samples, overlaps := s.finish(t)
@@ -65,7 +65,7 @@ func TestPartitionedLeaderStepsDownBeforeATakeover(t *testing.T) {
 		t.Errorf("%d samples show more than one leader, want 0", overlaps)
 	}
 
-	px.heal(t)
+	px.Heal(t)
 	requireOneLeader(t, g, next) // the healed candidate is a standby, label included
 }
 

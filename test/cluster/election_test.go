@@ -95,7 +95,7 @@ func TestElectionOnRealPods(t *testing.T) {
 	// Partition: the leader's proxy is cut; its Lease expires, and the
 	// controller takes it out of the Service.
 	cut := time.Now()
-	next.proxy.cut()
+	next.proxy.Cut()
 	dropped := waitSlice(t, ns, nil, "not the partitioned leader's Pod IP", ips[next.pod])
 	out := dropped.Sub(cut)
 	t.Logf("partition: the cut leader %s left the leader Service's EndpointSlice %s after the cut (lease %s)",
@@ -109,7 +109,7 @@ func TestElectionOnRealPods(t *testing.T) {
 	}
 	third := waitOneLeader(t, cands, next)
 	waitSlice(t, ns, []string{ips[third.pod]}, "the successor's Pod IP alone")
-	next.proxy.heal(t)
+	next.proxy.Heal(t)
 
 	refusals(t, ns, cands[0].pod)
 }
