@@ -118,12 +118,11 @@ func (g *Gate) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.
 		return reconcile.Result{}, fmt.Errorf("list pods of %s: %w", req, err)
 	}
 	gated, alive := sortGroup(pods.Items)
-	if len(gated) == 0 || len(alive) == 0 {
-		// All but the Pod released below, if any, wait for it.
-		g.Metrics.setWaiting(req.NamespacedName, max(len(gated)-1, 0))
-	} else {
-		g.Metrics.setWaiting(req.NamespacedName, len(gated))
+	waiting := len(gated)
+	if len(alive) == 0 && waiting > 0 {
+		waiting-- // the oldest is released below
 	}
+	g.Metrics.setWaiting(req.NamespacedName, waiting)
 	if len(gated) == 0 {
 		return reconcile.Result{}, nil
 	}
