@@ -6,8 +6,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/benchdata"
 )
 
 func TestPruneEqualKeepsOnlyWhatDiffers(t *testing.T) {
@@ -38,5 +41,43 @@ func TestPruneEqualKeepsOnlyWhatDiffers(t *testing.T) {
 		if got, ok := seen[p]; !ok || got != w {
 			t.Errorf("presence of %s: %v (recorded %v), want %v", p, got, ok, w)
 		}
+	}
+}
+
+// TestEqualAgreesWithDeepEqual checks the diff's equality against
+// reflect.DeepEqual on the realistic Deployment, its copy, and copies that
+// differ in one place each: a scalar, a map entry, a slice element, a nil
+// against an empty value, a Quantity.
+func TestEqualAgreesWithDeepEqual(t *testing.T) {
+	base := benchdata.Deployment(benchdata.RealisticContainers, benchdata.RealisticEnvs)
+	changes := map[string]func(d *appsv1.Deployment){
+		"copy":           func(*appsv1.Deployment) {},
+		"replicas":       func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(int32(1)) },
+		"nil replicas":   func(d *appsv1.Deployment) { d.Spec.Replicas = nil },
+		"annotation":     func(d *appsv1.Deployment) { d.Annotations["singleton"] = "false" },
+		"new annotation": func(d *appsv1.Deployment) { d.Annotations["x"] = "" },
+		"env value":      func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[2].Env[19].Value = "v" },
+		"empty args":     func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Args = []string{} },
+		"nil env":        func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[1].Env = nil },
+		"quantity": func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("512Mi")
+		},
+		"empty labels": func(d *appsv1.Deployment) { d.Spec.Template.Labels = map[string]string{} },
+		"gates": func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "g"}}
+		},
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			d := base.DeepCopy()
+			change(d)
+			want := reflect.DeepEqual(base, d)
+			if got := equal(reflect.ValueOf(base).Elem(), reflect.ValueOf(d).Elem()); got != want {
+				t.Errorf("equal = %t, reflect.DeepEqual = %t", got, want)
+			}
+			if name != "copy" && want {
+				t.Fatal("the change changed nothing: the case tests nothing")
+			}
+		})
 	}
 }
