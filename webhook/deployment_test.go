@@ -279,6 +279,15 @@ spec:
 			assertSameJSON(t, got, toJSON(t, tc.want))
 			assertWarnings(t, resp.Warnings, tc.warnings)
 
+			// The server decodes the object with the review, in one pass:
+			// the same answer, applying to the object as sent.
+			served := serveReview(t, ResourceDeployments, h, reviewBytes(t, deploymentRequest(tc.op, raw)))
+			if !served.Allowed {
+				t.Fatalf("over HTTP, not allowed: %+v", served.Result)
+			}
+			assertSameJSON(t, applyOpsJSON(t, raw, served.Patch), toJSON(t, tc.want))
+			assertWarnings(t, served.Warnings, tc.warnings)
+
 			again := h.Handle(context.Background(), deploymentRequest(admissionv1.Update, got))
 			if !again.Allowed || len(again.Patches) != 0 || len(again.Warnings) != 0 {
 				t.Errorf("second pass: allowed %t, patches %v, warnings %q; want allowed, nothing else",
@@ -355,6 +364,14 @@ func TestDeploymentsErrorOnUndecodableObjects(t *testing.T) {
 			if len(resp.Patches) != 0 {
 				t.Errorf("an error carries patches %v", resp.Patches)
 			}
+			if !json.Valid([]byte(raw)) {
+				return // no review can carry it
+			}
+			served := serveReview(t, ResourceDeployments, &Deployments{}, reviewBytes(t, deploymentRequest(admissionv1.Create, []byte(raw))))
+			if served.Allowed || served.Result == nil || served.Result.Code != http.StatusBadRequest ||
+				served.Result.Message != resp.Result.Message || served.Patch != nil {
+				t.Errorf("over HTTP: got %+v, want %q, no patch", served, resp.Result.Message)
+			}
 		})
 	}
 }
@@ -399,7 +416,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 
 	t.Run("a singleton is patched and the UID echoed", func(t *testing.T) {
 		req := deploymentRequest(admissionv1.Create, raw)
-		resp := serveReview(t, &Deployments{}, reviewBytes(t, req))
+		resp := serveReview(t, ResourceDeployments, &Deployments{}, reviewBytes(t, req))
 		if resp.UID != req.UID || !resp.Allowed {
 			t.Fatalf("uid %q allowed %t, want %q and allowed", resp.UID, resp.Allowed, req.UID)
 		}
@@ -411,7 +428,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 	})
 	t.Run("an ordinary Deployment gets no patch", func(t *testing.T) {
 		req := deploymentRequest(admissionv1.Create, toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  replicas: 3"+podTemplate))
-		resp := serveReview(t, &Deployments{}, reviewBytes(t, req))
+		resp := serveReview(t, ResourceDeployments, &Deployments{}, reviewBytes(t, req))
 		if resp.UID != req.UID || !resp.Allowed || resp.Patch != nil || resp.PatchType != nil || len(resp.Warnings) != 0 {
 			t.Errorf("got %+v, want allowed with the UID and nothing else", resp)
 		}
@@ -419,7 +436,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 	t.Run("a denial keeps its code and message", func(t *testing.T) {
 		bad := []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"app","annotations":{"singleton":"True"}}}`)
 		req := deploymentRequest(admissionv1.Update, bad)
-		resp := serveReview(t, &Deployments{}, reviewBytes(t, req))
+		resp := serveReview(t, ResourceDeployments, &Deployments{}, reviewBytes(t, req))
 		if resp.UID != req.UID || resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusForbidden {
 			t.Fatalf("got %+v, want denied 403 with the UID", resp)
 		}
@@ -429,7 +446,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 	})
 	t.Run("garbage is a 400 with the UID", func(t *testing.T) {
 		req := deploymentRequest(admissionv1.Create, []byte(`{"spec":[]}`))
-		resp := serveReview(t, &Deployments{}, reviewBytes(t, req))
+		resp := serveReview(t, ResourceDeployments, &Deployments{}, reviewBytes(t, req))
 		if resp.UID != req.UID || resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusBadRequest {
 			t.Errorf("got %+v, want Errored(400) with the UID", resp)
 		}
@@ -496,7 +513,7 @@ func TestDiffArrays(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ops, err := diff(raw, tc.before, tc.after)
+			ops, err := diff(func() ([]byte, error) { return raw, nil }, tc.before, tc.after)
 			if err != nil {
 				t.Fatalf("diff: %v", err)
 			}

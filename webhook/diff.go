@@ -15,7 +15,7 @@ import (
 // diff is the handler's patch: the general JSON patch between the typed
 // object before and after the mutation, as every injector computes it. It
 // returns the JSON patch that turns raw, the object as the API server
-// sent it, into after. before is raw decoded into the typed struct. Both typed
+// sent it (read only if needed), into after. before is raw decoded into the typed struct. Both typed
 // sides are encoded by the same marshaller, so fields the typed struct drops
 // (unknown fields, nulls) never show up as spurious operations. The typed
 // encoding also writes struct fields raw may lack (`"strategy":{}`), so the
@@ -24,7 +24,7 @@ import (
 //
 // before and after, when pointers to structs of one type, are pruned first
 // (pruneEqual): diff owns them.
-func diff(raw []byte, before, after any) ([]jsonpatch.Operation, error) {
+func diff(raw func() ([]byte, error), before, after any) ([]jsonpatch.Operation, error) {
 	seen := presence{}
 	pa, pb := reflect.ValueOf(before), reflect.ValueOf(after)
 	if pa.Kind() == reflect.Pointer && pb.Type() == pa.Type() && pa.Elem().Kind() == reflect.Struct && !pa.IsNil() && !pb.IsNil() {
@@ -42,7 +42,7 @@ func diff(raw []byte, before, after any) ([]jsonpatch.Operation, error) {
 	if err != nil || len(ops) == 0 {
 		return ops, err
 	}
-	if ops, err = anchor(seen, &rawNode{raw: raw}, b, ops); err != nil {
+	if ops, err = anchor(seen, &rawNode{load: raw}, b, ops); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })

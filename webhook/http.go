@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -43,6 +44,9 @@ type HTTPHandler struct {
 	metrics  *Metrics
 	duration prometheus.Observer
 	log      logr.Logger
+	// typed: the handler is the Deployment handler, which takes its object
+	// decoded with the review.
+	typed bool
 	// Timeout replaces RequestTimeout when positive.
 	Timeout time.Duration
 }
@@ -58,7 +62,13 @@ func NewHTTPHandler(resource string, h admission.Handler, m *Metrics) *HTTPHandl
 		metrics:  m,
 		duration: m.durationObserver(resource),
 		log:      logf.Log.WithName("admission"),
+		typed:    isDeployments(h),
 	}
+}
+
+func isDeployments(h admission.Handler) bool {
+	_, ok := h.(*Deployments)
+	return ok
 }
 
 // fault is a request refused before it reached a handler.
@@ -80,7 +90,7 @@ func (s *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, f)
 		return
 	}
-	ar, f := decodeReview(body)
+	ar, obj, f := s.decodeReview(body)
 	if f != nil && f.status != http.StatusOK {
 		s.reject(w, r, f)
 		return
@@ -95,6 +105,9 @@ func (s *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	o := &outcome{}
 	req := admission.Request{AdmissionRequest: *ar.Request}
+	if obj != nil {
+		req.Object = runtime.RawExtension{Object: obj}
+	}
 	resp := s.hook.Handle(withOutcome(ctx, o), req)
 	o.classify(&resp)
 	s.metrics.count(s.resource, req.Operation, *o)
@@ -174,20 +187,48 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 // server's decoder (case-sensitive field names). A body that is not JSON of
 // an object is an HTTP 400; a review of another version or kind, or without
 // a request, is a fault with status 200: it is answered with an error review.
-func decodeReview(body []byte) (*admissionv1.AdmissionReview, *fault) {
+//
+// For the Deployment handler it decodes the request's object together with
+// the review, in one pass (see deploymentReview), and returns it as a
+// decodedDeployment to go in the request in place of the raw bytes; other
+// handlers get the object raw. A
+// review whose object does not decode so is decoded again as it comes,
+// object raw, so the handler answers it as it answers any other.
+func (s *HTTPHandler) decodeReview(body []byte) (*admissionv1.AdmissionReview, runtime.Object, *fault) {
+	if s.typed {
+		var dr deploymentReview
+		if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &dr) == nil && dr.Request != nil && dr.Request.Object != nil {
+			ar := &admissionv1.AdmissionReview{TypeMeta: dr.TypeMeta, Request: &dr.Request.AdmissionRequest}
+			if f := checkReview(ar); f != nil {
+				return ar, nil, f
+			}
+			return ar, decodedDeployment{Deployment: dr.Request.Object, review: body}, nil
+		}
+	}
+	ar, f := decodeRawReview(body)
+	return ar, nil, f
+}
+
+// decodeRawReview decodes an AdmissionReview, its objects left raw.
+func decodeRawReview(body []byte) (*admissionv1.AdmissionReview, *fault) {
 	ar := &admissionv1.AdmissionReview{}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, ar); err != nil {
 		return nil, &fault{http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("decode AdmissionReview: %v", err)}
 	}
+	return ar, checkReview(ar)
+}
+
+// checkReview checks the version, the kind and the presence of a request.
+func checkReview(ar *admissionv1.AdmissionReview) *fault {
 	if ar.APIVersion != admissionv1.SchemeGroupVersion.String() || ar.Kind != "AdmissionReview" {
-		return ar, &fault{http.StatusOK, ReasonWrongReview, fmt.Sprintf(
+		return &fault{http.StatusOK, ReasonWrongReview, fmt.Sprintf(
 			"expected an AdmissionReview of apiVersion admission.k8s.io/v1, got apiVersion %q kind %q",
 			clip(ar.APIVersion, 64), clip(ar.Kind, 64))}
 	}
 	if ar.Request == nil {
-		return ar, &fault{http.StatusOK, ReasonNoRequest, "the AdmissionReview has no request"}
+		return &fault{http.StatusOK, ReasonNoRequest, "the AdmissionReview has no request"}
 	}
-	return ar, nil
+	return nil
 }
 
 // reject answers a transport fault with its HTTP status and a text body.

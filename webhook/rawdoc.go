@@ -40,6 +40,7 @@ func firstMissing(doc *rawNode, path string) (string, error) {
 // the objects on those paths only, not the whole object into maps.
 type rawNode struct {
 	raw     json.RawMessage
+	load    func() ([]byte, error) // if set, reads raw on first use
 	decoded bool
 	fields  map[string]*rawNode // an object's members
 	items   []*rawNode          // an array's elements
@@ -49,6 +50,13 @@ type rawNode struct {
 // pointer segment seg names, nil if there is none, and the kind of n: '{',
 // '[', or another byte for a scalar or null.
 func (n *rawNode) child(seg string) (*rawNode, byte, error) {
+	if n.load != nil {
+		raw, err := n.load()
+		if err != nil {
+			return nil, 0, err
+		}
+		n.raw, n.load = raw, nil
+	}
 	t := bytes.TrimLeft(n.raw, " \t\r\n")
 	if len(t) == 0 {
 		return nil, 0, nil

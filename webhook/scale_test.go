@@ -180,7 +180,7 @@ func TestScalesErrorOnUndecodableObjects(t *testing.T) {
 func TestScalesOverHTTP(t *testing.T) {
 	p := &parents{annotations: map[string]map[string]string{"web": {"singleton": "true"}}}
 	req := scaleRequest("default", "web", scaleJSON(3))
-	resp := serveReview(t, &Scales{Parent: p.lookup}, reviewBytes(t, req))
+	resp := serveReview(t, ResourceScale, &Scales{Parent: p.lookup}, reviewBytes(t, req))
 	if resp.UID != req.UID || !resp.Allowed {
 		t.Fatalf("uid %q allowed %t, want %q and allowed", resp.UID, resp.Allowed, req.UID)
 	}

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
@@ -135,15 +134,15 @@ func reviewBytes(t testing.TB, req admission.Request) []byte {
 	return b
 }
 
-// serveReview posts an AdmissionReview to h through controller-runtime's
-// webhook.Admission HTTP handler, the one the server mounts, and decodes the
-// answer.
-func serveReview(t testing.TB, h admission.Handler, body []byte) *admissionv1.AdmissionResponse {
+// serveReview posts an AdmissionReview to h through the HTTP handler the
+// server mounts for resource (ResourceDeployments or ResourceScale), and
+// decodes the answer.
+func serveReview(t testing.TB, resource string, h admission.Handler, body []byte) *admissionv1.AdmissionResponse {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, DeploymentPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
-	(&webhook.Admission{Handler: h}).ServeHTTP(rec, req)
+	NewHTTPHandler(resource, h, nil).ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
 	}
