@@ -12,6 +12,11 @@
 //   - a failure of our own is Errored with code 500.
 //
 // The patch is always computed against the object as the API server sent it.
+// The Deployment handler is the library's path: the typed Deployment, a
+// mutated copy from package patches, and the JSON patch between the two
+// (jsonpatch.CreatePatch). Over HTTP its object is decoded together with the
+// review, in one pass, and the raw bytes are read again only where the typed
+// object cannot tell whether a path of the patch exists.
 //
 // # Status codes
 //
