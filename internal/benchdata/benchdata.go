@@ -54,7 +54,7 @@ func Deployment(containers, envs int) *appsv1.Deployment {
 			Name:  fmt.Sprintf("container-%d", i),
 			Image: fmt.Sprintf("registry.example.com/shop/orders-consumer-%d:v1.42.%d", i, i),
 			Args:  []string{"--queue=orders", "--concurrency=1", "--log-format=json"},
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(8080 + i), Protocol: corev1.ProtocolTCP}},
+			Ports: []corev1.ContainerPort{{Name: fmt.Sprintf("http-%d", i), ContainerPort: int32(8080 + i), Protocol: corev1.ProtocolTCP}},
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
