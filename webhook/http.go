@@ -66,6 +66,7 @@ func NewHTTPHandler(resource string, h admission.Handler, m *Metrics) *HTTPHandl
 	}
 }
 
+// isDeployments reports whether h is the Deployment handler.
 func isDeployments(h admission.Handler) bool {
 	_, ok := h.(*Deployments)
 	return ok
@@ -191,9 +192,9 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 // For the Deployment handler it decodes the request's object together with
 // the review, in one pass (see deploymentReview), and returns it as a
 // decodedDeployment to go in the request in place of the raw bytes; other
-// handlers get the object raw. A
-// review whose object does not decode so is decoded again as it comes,
-// object raw, so the handler answers it as it answers any other.
+// handlers get the object raw. A review whose object does not decode so is
+// decoded again with the object raw, and the handler answers it as it
+// answers any other (a Deployment that does not decode is a 400).
 func (s *HTTPHandler) decodeReview(body []byte) (*admissionv1.AdmissionReview, runtime.Object, *fault) {
 	if s.typed {
 		var dr deploymentReview
