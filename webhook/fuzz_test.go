@@ -6,8 +6,10 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -58,6 +60,9 @@ func FuzzHTTPHandler(f *testing.F) {
 		switch rec.Code {
 		case http.StatusOK:
 			checkFuzzAnswer(t, h, body, rec.Body.Bytes())
+			if !scale {
+				checkOnePass(t, body, rec.Body.Bytes())
+			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 			if rec.Body.Len() == 0 {
 				t.Fatalf("HTTP %d without a message", rec.Code)
@@ -120,5 +125,41 @@ func checkFuzzAnswer(t *testing.T, h http.Handler, body, answer []byte) {
 	}
 	if !second.Response.Allowed || len(second.Response.Patch) > 0 || len(second.Response.Warnings) > 0 {
 		t.Fatalf("second pass is not a no-op: %s\nfirst patch %s", rec.Body, resp.Patch)
+	}
+}
+
+// checkOnePass checks that the Deployment handler answers a review over
+// HTTP, where its object is decoded with the review in one pass, as it
+// answers the same request with the object raw: same decision, message,
+// patch and warnings.
+func checkOnePass(t *testing.T, body, answer []byte) {
+	var in, out admissionv1.AdmissionReview
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in) != nil || in.Request == nil ||
+		in.APIVersion != "admission.k8s.io/v1" || in.Kind != "AdmissionReview" {
+		return // refused before the handler
+	}
+	if err := json.Unmarshal(answer, &out); err != nil {
+		t.Fatal(err)
+	}
+	direct := (&Deployments{}).Handle(context.Background(), admission.Request{AdmissionRequest: *in.Request})
+	var patch []byte
+	if len(direct.Patches) > 0 {
+		var err error
+		if patch, err = json.Marshal(direct.Patches); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := out.Response
+	var gotMsg, wantMsg string
+	if got.Result != nil {
+		gotMsg = got.Result.Message
+	}
+	if direct.Result != nil {
+		wantMsg = direct.Result.Message
+	}
+	if got.Allowed != direct.Allowed || gotMsg != wantMsg || !bytes.Equal(got.Patch, patch) ||
+		!slices.Equal(got.Warnings, direct.Warnings) {
+		t.Fatalf("over HTTP: allowed %t %q patch %s warnings %q\nwith the object raw: allowed %t %q patch %s warnings %q",
+			got.Allowed, gotMsg, got.Patch, got.Warnings, direct.Allowed, wantMsg, patch, direct.Warnings)
 	}
 }
