@@ -41,15 +41,7 @@ func TestChartRunsInCluster(t *testing.T) {
 			t.Errorf("stop the cluster: %v", err)
 		}
 	})
-	cm, err := certmanager.Start(ctx, certmanager.Options{Kubeconfig: cl.Kubeconfig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cm.Stop(); err != nil {
-			t.Errorf("cert-manager: %v", err)
-		}
-	})
+	startCertManager(ctx, t, cl.Kubeconfig)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace, Labels: map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted",
 	}}}

@@ -32,15 +32,7 @@ func TestChartHelmInstall(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{CRDDirectoryPaths: []string{crds}, SkipWebhookConfiguration: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cm, err := certmanager.Start(ctx, certmanager.Options{Kubeconfig: env.Kubeconfig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cm.Stop(); err != nil {
-			t.Errorf("cert-manager: %v", err)
-		}
-	})
+	cm := startCertManager(ctx, t, env.Kubeconfig)
 
 	install := append([]string{"install", "singleton-webhook", chartDir, "--namespace", systemNamespace,
 		"--create-namespace", "--kubeconfig", env.Kubeconfig}, chartTestValues()...)

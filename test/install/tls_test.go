@@ -58,15 +58,7 @@ func TestCertManagerTLSRotatesUnderLoad(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{CRDDirectoryPaths: []string{crds}, SkipWebhookConfiguration: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cm, err := certmanager.Start(ctx, certmanager.Options{Kubeconfig: env.Kubeconfig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cm.Stop(); err != nil {
-			t.Errorf("cert-manager: %v", err)
-		}
-	})
+	cm := startCertManager(ctx, t, env.Kubeconfig)
 	t.Logf("control plane and cert-manager up in %s", time.Since(start).Round(time.Millisecond))
 
 	in := renderInstall(t)
@@ -126,6 +118,22 @@ func localInstall(t *testing.T, in *install) string {
 		objs = append(objs, o)
 	}
 	return encode(t, objs)
+}
+
+// startCertManager runs the real cert-manager controllers and cainjector in
+// this process against the API server of kubeconfig until the test ends.
+func startCertManager(ctx context.Context, t *testing.T, kubeconfig string) *certmanager.CertManager {
+	t.Helper()
+	cm, err := certmanager.Start(ctx, certmanager.Options{Kubeconfig: kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cm.Stop(); err != nil {
+			t.Errorf("cert-manager: %v", err)
+		}
+	})
+	return cm
 }
 
 // waitIssued waits until the serving Certificate is Ready at revision (and
