@@ -50,11 +50,7 @@ func requireOneLeader(t *testing.T, g *group, leader *candidate) {
 
 func TestThreeCandidatesElectExactlyOneLeader(t *testing.T) {
 	g := newGroup(t, 3, fast)
-	g.startAll(t)
-	leader, _ := g.waitLeader(t, nil, crashBound(fast))
-	if leader == nil {
-		t.Fatal("no leader elected")
-	}
+	leader := g.electFirst(t, crashBound(fast))
 	s := startSampler(g)
 	requireOneLeader(t, g, leader)
 	time.Sleep(time.Second)
@@ -67,11 +63,7 @@ func TestThreeCandidatesElectExactlyOneLeader(t *testing.T) {
 
 func TestSIGTERMFailsOverWithinTwoSeconds(t *testing.T) {
 	g := newGroup(t, 3, fast)
-	g.startAll(t)
-	leader, _ := g.waitLeader(t, nil, crashBound(fast))
-	if leader == nil {
-		t.Fatal("no leader elected")
-	}
+	leader := g.electFirst(t, crashBound(fast))
 	start := time.Now()
 	if code := leader.stop(syscall.SIGTERM, 5*time.Second); code != 0 {
 		t.Errorf("leader exited with %d after SIGTERM, want 0", code)
@@ -87,11 +79,7 @@ func TestSIGTERMFailsOverWithinTwoSeconds(t *testing.T) {
 
 func TestSIGKILLFailsOverWithinLeaseAndRetry(t *testing.T) {
 	g := newGroup(t, 3, fast)
-	g.startAll(t)
-	leader, _ := g.waitLeader(t, nil, crashBound(fast))
-	if leader == nil {
-		t.Fatal("no leader elected")
-	}
+	leader := g.electFirst(t, crashBound(fast))
 	s := startSampler(g)
 	s.skip(leader, "all") // a killed sidecar leaves its file behind
 	start := time.Now()
@@ -126,11 +114,7 @@ func TestFiftyForcedFailoversNeverOverlap(t *testing.T) {
 		hold = 150 * time.Millisecond
 	)
 	g := newGroup(t, 3, fast)
-	g.startAll(t)
-	leader, _ := g.waitLeader(t, nil, crashBound(fast))
-	if leader == nil {
-		t.Fatal("no leader elected")
-	}
+	leader := g.electFirst(t, crashBound(fast))
 	requireOneLeader(t, g, leader)
 	s := startSampler(g)
 	var times []time.Duration

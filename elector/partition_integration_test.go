@@ -73,11 +73,7 @@ func TestProductionDefaultsFailoverTime(t *testing.T) {
 	for _, mode := range []struct{ name, flag string }{{"on", "--lease-watch=true"}, {"off", "--lease-watch=false"}} {
 		t.Run("lease watch "+mode.name, func(t *testing.T) {
 			g := newGroup(t, 3, production, mode.flag)
-			g.startAll(t)
-			leader, _ := g.waitLeader(t, nil, 10*time.Second)
-			if leader == nil {
-				t.Fatal("no leader elected")
-			}
+			leader := g.electFirst(t, 10*time.Second)
 			// Without the watch a standby notices the release at its next
 			// poll: up to 2.2 × the retry period, plus a margin.
 			bound := gracefulBound

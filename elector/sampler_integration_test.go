@@ -42,6 +42,18 @@ func (g *group) startAll(t *testing.T) {
 	}
 }
 
+// electFirst starts every candidate and returns the first leader, failing
+// the test if none leads within timeout.
+func (g *group) electFirst(t *testing.T, timeout time.Duration) *candidate {
+	t.Helper()
+	g.startAll(t)
+	leader, _ := g.waitLeader(t, nil, timeout)
+	if leader == nil {
+		t.Fatalf("no leader elected within %s", timeout)
+	}
+	return leader
+}
+
 // fileLeader returns the candidate whose leader file exists, other than
 // except; nil if none.
 func (g *group) fileLeader(except *candidate) *candidate {
