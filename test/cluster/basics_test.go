@@ -76,9 +76,7 @@ func TestOrdinaryDeploymentGetsReadyPodsBehindAService(t *testing.T) {
 		t.Errorf("an ordinary Deployment of 3 ran at most %d Pods, want 3 (the webhook must not touch it)", w.MaxAlive)
 	}
 	for _, p := range tr.snapshot() {
-		if len(p.Spec.SchedulingGates) > 0 || p.Labels[patches.LabelDeployment] != "" {
-			t.Errorf("pod %s of an ordinary Deployment carries %v / %v", p.Name, p.Spec.SchedulingGates, p.Labels)
-		}
+		checkUngated(t, p, "an ordinary Deployment")
 	}
 }
 
@@ -140,11 +138,8 @@ func TestOnlySingletonsAreGated(t *testing.T) {
 	}
 	tr.waitFor(time.Minute, "a Pod of the opted-out Deployment serving", servingOtherThan(first.UID))
 	for _, p := range tr.snapshot() {
-		if p.UID == first.UID {
-			continue
-		}
-		if len(p.Spec.SchedulingGates) > 0 || p.Labels[patches.LabelDeployment] != "" {
-			t.Errorf("pod %s of a Deployment that left replicas mode carries gates %v, labels %v", p.Name, p.Spec.SchedulingGates, p.Labels)
+		if p.UID != first.UID {
+			checkUngated(t, p, "a Deployment that left replicas mode")
 		}
 	}
 }
@@ -160,13 +155,7 @@ func TestWebhookOutageHoldsNewPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := onlyPod(t, tr)
-	hook.Stop()
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			restart(t)
-		}
-	})
+	restart := stopWebhook(t)
 	run(t, "-n", ns, "scale", "deploy/outage", "--replicas=3")
 	run(t, "-n", ns, "delete", "pod", old.Name, "--wait=false")
 	if err := cl.MarkStopped(ctxFor(t, 30*time.Second), ns, old.Name); err != nil {
@@ -193,8 +182,7 @@ func TestWebhookOutageHoldsNewPods(t *testing.T) {
 			t.Errorf("pod %s runs while the webhook is down", p.Name)
 		}
 	}
-	restart(t)
-	restarted = true
+	restart()
 	tr.waitFor(time.Minute, "one Pod serving after the webhook is back", servingOtherThan(old.UID))
 	if got := waitReplicas(t, ns, "outage", "1"); got != "1" {
 		t.Errorf("replicas %q after the webhook came back, want the drift controller's re-pin to 1", got)
@@ -205,14 +193,36 @@ func TestWebhookOutageHoldsNewPods(t *testing.T) {
 	}
 }
 
-// restart starts the suite's webhook again.
-func restart(t *testing.T) {
+// checkUngated fails the test if p, a Pod of owner, carries the scheduling
+// gate or the Deployment label of replicas mode.
+func checkUngated(t *testing.T, p *corev1.Pod, owner string) {
 	t.Helper()
-	h, err := cl.StartWebhook(context.Background(), binary)
-	if err != nil {
-		t.Fatalf("restart the webhook: %v", err)
+	if len(p.Spec.SchedulingGates) > 0 || p.Labels[patches.LabelDeployment] != "" {
+		t.Errorf("pod %s of %s carries gates %v, labels %v", p.Name, owner, p.Spec.SchedulingGates, p.Labels)
 	}
-	hook = h
+}
+
+// stopWebhook stops the suite's webhook and returns the function that
+// starts it again; if the test ends without calling it, the webhook is
+// started again then, for the tests that follow.
+func stopWebhook(t *testing.T) (restart func()) {
+	t.Helper()
+	hook.Stop()
+	restarted := false
+	restart = func() {
+		t.Helper()
+		h, err := cl.StartWebhook(context.Background(), binary)
+		if err != nil {
+			t.Fatalf("restart the webhook: %v", err)
+		}
+		hook, restarted = h, true
+	}
+	t.Cleanup(func() {
+		if !restarted {
+			restart()
+		}
+	})
+	return restart
 }
 
 // waitReplicas waits up to a minute for a Deployment's spec.replicas to read

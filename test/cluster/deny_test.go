@@ -91,16 +91,9 @@ func TestDenyModeRefusesThenAcceptsAsWritten(t *testing.T) {
 	// Scaled while the webhook is down, a deny-mode singleton is set back to
 	// one replica by the drift controller itself: the webhook would refuse
 	// a write-back of three.
-	hook.Stop()
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			restart(t)
-		}
-	})
+	restart := stopWebhook(t)
 	run(t, "-n", ns, "scale", "deploy/gitops", "--replicas=3")
-	restart(t)
-	restarted = true
+	restart()
 	if replicas := waitReplicas(t, ns, "gitops", "1"); replicas != "1" {
 		t.Errorf("deny-mode singleton scaled during an outage has %s replicas, want the drift controller's 1", replicas)
 	}
