@@ -9,6 +9,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
 
@@ -88,6 +89,16 @@ type deploymentReview struct {
 		// Object shadows AdmissionRequest.Object: it is less deeply nested.
 		Object *appsv1.Deployment `json:"object,omitempty"`
 	} `json:"request,omitempty"`
+}
+
+// decodeWithObject implements objectDecoder.
+func (*Deployments) decodeWithObject(body []byte) (*admissionv1.AdmissionReview, runtime.Object, bool) {
+	var dr deploymentReview
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &dr) != nil || dr.Request == nil || dr.Request.Object == nil {
+		return nil, nil, false
+	}
+	ar := &admissionv1.AdmissionReview{TypeMeta: dr.TypeMeta, Request: &dr.Request.AdmissionRequest}
+	return ar, decodedDeployment{Deployment: dr.Request.Object, review: body}, true
 }
 
 // decodedDeployment is the Deployment of a deploymentReview, carried in the

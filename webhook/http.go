@@ -44,9 +44,9 @@ type HTTPHandler struct {
 	metrics  *Metrics
 	duration prometheus.Observer
 	log      logr.Logger
-	// typed: the handler is the Deployment handler, which takes its object
-	// decoded with the review.
-	typed bool
+	// objects decodes a review together with its object, if the handler
+	// takes it so.
+	objects objectDecoder
 	// Timeout replaces RequestTimeout when positive.
 	Timeout time.Duration
 }
@@ -56,20 +56,24 @@ var _ http.Handler = (*HTTPHandler)(nil)
 // NewHTTPHandler returns the HTTP handler of the webhook entry for resource
 // (ResourceDeployments or ResourceScale). m may be nil: nothing is recorded.
 func NewHTTPHandler(resource string, h admission.Handler, m *Metrics) *HTTPHandler {
-	return &HTTPHandler{
+	s := &HTTPHandler{
 		resource: resource,
 		hook:     &admission.Webhook{Handler: h, LogConstructor: requestLogger},
 		metrics:  m,
 		duration: m.durationObserver(resource),
 		log:      logf.Log.WithName("admission"),
-		typed:    isDeployments(h),
 	}
+	s.objects, _ = h.(objectDecoder)
+	return s
 }
 
-// isDeployments reports whether h is the Deployment handler.
-func isDeployments(h admission.Handler) bool {
-	_, ok := h.(*Deployments)
-	return ok
+// objectDecoder is implemented by an admission handler that takes its
+// request's object decoded together with the review, in one pass (the
+// Deployment handler: see deploymentReview). decodeWithObject returns the
+// review and the object to put in the request's RawExtension.Object, or ok
+// false to have the review decoded with its object raw.
+type objectDecoder interface {
+	decodeWithObject(body []byte) (ar *admissionv1.AdmissionReview, obj runtime.Object, ok bool)
 }
 
 // fault is a request refused before it reached a handler.
@@ -189,21 +193,18 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 // an object is an HTTP 400; a review of another version or kind, or without
 // a request, is a fault with status 200: it is answered with an error review.
 //
-// For the Deployment handler it decodes the request's object together with
-// the review, in one pass (see deploymentReview), and returns it as a
-// decodedDeployment to go in the request in place of the raw bytes; other
-// handlers get the object raw. A review whose object does not decode so is
-// decoded again with the object raw, and the handler answers it as it
-// answers any other (a Deployment that does not decode is a 400).
+// A handler that is an objectDecoder gets its object decoded with the
+// review, in one pass; other handlers get the object raw. A review whose
+// object does not decode so is decoded again with the object raw, and the
+// handler answers it as it answers any other (a Deployment that does not
+// decode is a 400).
 func (s *HTTPHandler) decodeReview(body []byte) (*admissionv1.AdmissionReview, runtime.Object, *fault) {
-	if s.typed {
-		var dr deploymentReview
-		if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &dr) == nil && dr.Request != nil && dr.Request.Object != nil {
-			ar := &admissionv1.AdmissionReview{TypeMeta: dr.TypeMeta, Request: &dr.Request.AdmissionRequest}
+	if s.objects != nil {
+		if ar, obj, ok := s.objects.decodeWithObject(body); ok {
 			if f := checkReview(ar); f != nil {
 				return ar, nil, f
 			}
-			return ar, decodedDeployment{Deployment: dr.Request.Object, review: body}, nil
+			return ar, obj, nil
 		}
 	}
 	ar, f := decodeRawReview(body)
