@@ -102,17 +102,20 @@ func (p *process) waitHealthy(ctx context.Context, port int) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback health probe
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
-	return p.poll(ctx, "becoming healthy on "+url, func() error {
-		resp, err := c.Get(url)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("healthz answered %s", resp.Status)
-		}
-		return nil
-	})
+	return p.poll(ctx, "becoming healthy on "+url, func() error { return getOK(c, url) })
+}
+
+// getOK GETs url and returns an error unless the answer is 200.
+func getOK(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
 }
 
 // poll calls check every 100 ms until it succeeds; it fails when the

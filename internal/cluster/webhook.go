@@ -76,15 +76,7 @@ func (w *Webhook) register(ctx context.Context, c *Cluster, probePort int) error
 		if ca, err = os.ReadFile(w.caPath); err != nil || len(ca) == 0 {
 			return errors.New("no CA written yet")
 		}
-		resp, err := http.Get(readyURL)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz answered %s", resp.Status)
-		}
-		return nil
+		return getOK(http.DefaultClient, readyURL)
 	})
 	if err != nil {
 		return err
