@@ -35,12 +35,14 @@ type Drift struct {
 	Policy patches.Policy
 }
 
-// SetupDrift registers the drift controller with the manager.
-func SetupDrift(mgr ctrl.Manager, p patches.Policy) error {
+// SetupDrift registers the drift controller with the manager; it looks at
+// Deployments in scope only.
+func SetupDrift(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	r := &Drift{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("singleton-drift").
-		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(driftEvents()...)).
+		For(&appsv1.Deployment{}, builder.OnlyMetadata,
+			builder.WithPredicates(append(driftEvents(), scope.Predicate(mgr.GetCache()))...)).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("set up drift controller: %w", err)

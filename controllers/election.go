@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -42,97 +41,116 @@ const eventSource = "singleton-webhook"
 // manager's cache.
 var deploymentGVK = appsv1.SchemeGroupVersion.WithKind("Deployment")
 
-// SetupElection registers the election-mode controllers with the manager:
-// ElectorRBAC (the Lease, a Role and a RoleBinding per Deployment running
-// the sidecar), RoleLabel (the Pods' role label, from the Lease) and
-// LeaderService (the <deployment>-leader Service).
+// CacheByObject is the manager's cache configuration for what the
+// controllers read: the Pods of singletons only (PodCacheOptions), and only
+// the Roles, RoleBindings, Leases and Services labelled ManagedByLabel, so
+// the process never holds every such object of the cluster. An object of
+// those kinds that the cache does not hold is read from the API server
+// when a create meets it (keeper.ensure).
+func CacheByObject() map[client.Object]cache.ByObject {
+	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedBy})}
+	return map[client.Object]cache.ByObject{
+		&corev1.Pod{}:           PodCacheOptions(),
+		&rbacv1.Role{}:          owned,
+		&rbacv1.RoleBinding{}:   owned,
+		&coordinationv1.Lease{}: owned,
+		&corev1.Service{}:       owned,
+	}
+}
+
+// SetupElection registers the election-mode controllers with the manager,
+// acting in scope only: ElectorRBAC (the Lease, a Role and a RoleBinding per
+// Deployment running the sidecar), RoleLabel (the Pods' role label, from the
+// Lease) and LeaderService (the <deployment>-leader Service).
 //
 // They watch Deployment metadata through the manager's cache, the same
 // metadata-only informer the drift controller and the scale handler use,
 // and read a full Deployment from the API server only when they need its
-// spec. The Roles, RoleBindings, Leases and Services they own are watched
-// through a cache of their own, restricted to ManagedByLabel, so the
-// process never holds every such object of the cluster. Pods come from the
-// manager's cache, which the binary restricts to the Pods of singletons
-// (PodCacheOptions).
-func SetupElection(mgr ctrl.Manager, p patches.Policy) error {
-	owned, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient:           mgr.GetHTTPClient(),
-		Scheme:               mgr.GetScheme(),
-		Mapper:               mgr.GetRESTMapper(),
-		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedBy}),
-		DefaultTransform:     cache.TransformStripManagedFields(),
-	})
-	if err != nil {
-		return fmt.Errorf("set up election controllers: create cache of owned objects: %w", err)
-	}
-	if err := mgr.Add(owned); err != nil {
-		return fmt.Errorf("set up election controllers: add cache of owned objects: %w", err)
-	}
+// spec. The objects they own, and the Pods, come from the manager's cache,
+// which the binary configures with CacheByObject.
+func SetupElection(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	recorder := mgr.GetEventRecorder(eventSource)
-	byOwner := func(o client.Object) source.Source {
-		return source.Kind(owned, o, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
-			&appsv1.Deployment{}, handler.OnlyControllerOwner()))
-	}
-	rbac := &ElectorRBAC{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Owned: owned, Policy: p, Recorder: recorder}
-	err = ctrl.NewControllerManagedBy(mgr).
-		Named("singleton-elector-rbac").
-		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
-		WatchesRawSource(byOwner(&rbacv1.Role{})).
-		WatchesRawSource(byOwner(&rbacv1.RoleBinding{})).
-		WatchesRawSource(byOwner(&coordinationv1.Lease{})).
+	deployments := mgr.GetCache()
+	rbac := &ElectorRBAC{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p, Scope: scope,
+		Namespaces: deployments, Recorder: recorder}
+	err := electionController(mgr, "singleton-elector-rbac").
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Owns(&coordinationv1.Lease{}).
 		Complete(rbac)
 	if err != nil {
 		return fmt.Errorf("set up elector RBAC controller: %w", err)
 	}
-	if err := setupRoleLabel(mgr, owned, p); err != nil {
+	if err := setupRoleLabel(mgr, p, scope); err != nil {
 		return err
 	}
-	svc := &LeaderService{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Deployments: mgr.GetCache(),
-		Owned: owned, Policy: p, Recorder: recorder}
-	err = ctrl.NewControllerManagedBy(mgr).
-		Named("singleton-leader-service").
-		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
-		WatchesRawSource(source.Kind(owned, &corev1.Service{},
-			handler.TypedEnqueueRequestForOwner[*corev1.Service](mgr.GetScheme(), mgr.GetRESTMapper(),
-				&appsv1.Deployment{}, handler.OnlyControllerOwner()))).
-		Complete(svc)
-	if err != nil {
+	svc := &LeaderService{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Deployments: deployments,
+		Policy: p, Scope: scope, Namespaces: deployments, Recorder: recorder}
+	if err := electionController(mgr, "singleton-leader-service").Owns(&corev1.Service{}).Complete(svc); err != nil {
 		return fmt.Errorf("set up leader Service controller: %w", err)
 	}
 	return nil
 }
 
+// electionController starts a controller of election-mode Deployments: it
+// reconciles a Deployment when its singleton settings change, and all of a
+// namespace's when the namespace's labels do (it may have come into scope).
+func electionController(mgr ctrl.Manager, name string) *builder.TypedBuilder[reconcile.Request] {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(name).
+		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
+		Watches(namespaceMeta(), deploymentsOfNamespace(mgr.GetCache()), builder.WithPredicates(rescopeEvents()))
+}
+
 // setupRoleLabel registers the RoleLabel controller: a Deployment is
-// reconciled when it changes, when one of its Pods does, and when its
-// Lease does (found by name, as an adopted Lease has no owner).
-func setupRoleLabel(mgr ctrl.Manager, owned cache.Cache, p patches.Policy) error {
+// reconciled when it changes, when one of its Pods does (found by the
+// LabelDeployment value, an index of the Deployment metadata), and when its
+// Lease does (its controller owner).
+func setupRoleLabel(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	deployments := mgr.GetCache()
-	byLease := func(ctx context.Context, l *coordinationv1.Lease) []reconcile.Request {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), deploymentMeta(), deploymentLabelIndex,
+		func(o client.Object) []string { return []string{patches.DeploymentLabelValue(o.GetName())} })
+	if err != nil {
+		return fmt.Errorf("set up role label controller: index deployments: %w", err)
+	}
+	byPod := func(ctx context.Context, pod client.Object) []reconcile.Request {
+		v, ok := pod.GetLabels()[patches.LabelDeployment]
+		if !ok {
+			return nil
+		}
 		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("DeploymentList"))
-		if err := deployments.List(ctx, list, client.InNamespace(l.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		list.SetGroupVersionKind(deploymentGVK.GroupVersion().WithKind("DeploymentList"))
+		if err := deployments.List(ctx, list, client.InNamespace(pod.GetNamespace()),
+			client.MatchingFields{deploymentLabelIndex: v}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil
 		}
 		var out []reconcile.Request
 		for i := range list.Items {
-			if m := &list.Items[i]; mayRunElector(m.Annotations) && LeaseName(m) == l.Name {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
-			}
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
 		}
 		return out
 	}
-	rl := &RoleLabel{Client: mgr.GetClient(), Deployments: deployments, Owned: owned, Policy: p}
-	err := ctrl.NewControllerManagedBy(mgr).
-		Named("singleton-role-label").
-		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podGroup)).
-		WatchesRawSource(source.Kind(owned, &coordinationv1.Lease{}, handler.TypedEnqueueRequestsFromMapFunc(byLease))).
+	rl := &RoleLabel{Client: mgr.GetClient(), Deployments: deployments, Policy: p, Scope: scope, Namespaces: deployments}
+	err = electionController(mgr, "singleton-role-label").
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(byPod)).
+		Owns(&coordinationv1.Lease{}).
 		Complete(rl)
 	if err != nil {
 		return fmt.Errorf("set up role label controller: %w", err)
 	}
 	return nil
+}
+
+// deploymentLabelIndex indexes Deployment metadata by the LabelDeployment
+// value of their Pods, which differs from the name above 63 characters.
+const deploymentLabelIndex = "singleton.dev/deployment-label-value"
+
+// deploymentMeta is an empty Deployment metadata object, as the
+// controllers read and watch Deployments.
+func deploymentMeta() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(deploymentGVK)
+	return m
 }
 
 // mayRunElector reports whether a Deployment's annotations make it worth

@@ -31,8 +31,10 @@ import (
 )
 
 const (
+	// webhookNamespace is the webhook's namespace in manifests/.
+	webhookNamespace = "singleton-system"
 	// webhookUser is the webhook's ServiceAccount in manifests/.
-	webhookUser = "system:serviceaccount:singleton-system:singleton-webhook"
+	webhookUser = "system:serviceaccount:" + webhookNamespace + ":singleton-webhook"
 	// waitFor bounds every wait for a controller to converge.
 	waitFor = 30 * time.Second
 )
@@ -54,13 +56,13 @@ func startElection(t *testing.T, p patches.Policy) *testenv.Env {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: controllers.CacheByObject()},
 		Controller:             config.Controller{SkipNameValidation: &skip},
 	})
 	if err != nil {
 		t.Fatalf("create controller manager: %v", err)
 	}
-	if err := controllers.SetupElection(mgr, p); err != nil {
+	if err := controllers.SetupElection(mgr, p, controllers.DefaultScope(webhookNamespace)); err != nil {
 		t.Fatalf("set up election controllers: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

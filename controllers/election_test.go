@@ -1,12 +1,10 @@
 package controllers
 
 import (
-	"context"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -17,22 +15,10 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
-// labelled reads only objects carrying ManagedByLabel, as the cache of owned
-// objects SetupElection builds does.
-type labelled struct{ client.Reader }
-
-func (l labelled) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	return l.Reader.List(ctx, list, append(opts, client.MatchingLabels{ManagedByLabel: ManagedBy})...)
-}
-
-func (l labelled) Get(ctx context.Context, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-	if err := l.Reader.Get(ctx, key, o, opts...); err != nil {
-		return err
-	}
-	if !managed(o) {
-		return apierrors.NewNotFound(corev1.Resource("objects"), key.Name)
-	}
-	return nil
+// controllerRef is the owner reference the controllers set on what they
+// keep for the Deployment name made by deploy.
+func controllerRef(name string) []metav1.OwnerReference {
+	return []metav1.OwnerReference{*metav1.NewControllerRef(deploy(name, nil, ""), deploymentGVK)}
 }
 
 func newFakeClient(objs ...client.Object) client.Client {

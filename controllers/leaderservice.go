@@ -9,15 +9,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -33,124 +30,70 @@ import (
 // Service instead (a ClusterIP Service needs a port), whose name resolves
 // to the leader's Pod IP. The Deployment is its controller owner, so the
 // garbage collector deletes it with the Deployment; the controller deletes
-// it when the annotation goes away. A Service of that name it does not own
-// is never touched: an Event on the Deployment says so.
+// it when the annotation goes away. A Service of that name the webhook did
+// not make for this Deployment (owned.go) is never touched: an Event on the
+// Deployment says so.
 type LeaderService struct {
-	// Client writes the Services.
+	// Client writes the Services and reads them from the manager's cache,
+	// which holds only objects labelled ManagedByLabel.
 	Client client.Client
-	// Reader reads full Deployments and Services from the API server.
+	// Reader reads full Deployments, and Services the cache does not hold,
+	// from the API server.
 	Reader client.Reader
 	// Deployments reads Deployment metadata (the manager's cache).
 	Deployments client.Reader
-	// Owned reads the Services carrying ManagedByLabel.
-	Owned client.Reader
 	// Policy is the cluster-wide policy (the default mode).
 	Policy patches.Policy
+	// Scope is where the controller acts; elsewhere it changes nothing.
+	Scope Scope
+	// Namespaces reads Namespace metadata for Scope (the manager's cache).
+	Namespaces client.Reader
 	// Recorder records Events on the Deployment.
 	Recorder events.EventRecorder
 }
 
+// serviceKept names the leader Service in Events.
+var serviceKept = kept{kind: "Service", reason: "LeaderServiceConflict",
+	remedy:  "rename or delete it to get a leader Service",
+	created: "LeaderServiceCreated", createdNote: "selects the leader only"}
+
 // Reconcile implements reconcile.Reconciler; the request is a Deployment.
 func (r *LeaderService) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if in, err := r.Scope.Contains(ctx, r.Namespaces, req.Namespace); err != nil || !in {
+		return ctrl.Result{}, err
+	}
+	k := keeper{Client: r.Client, Reader: r.Reader, Recorder: r.Recorder}
 	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+	m.SetGroupVersionKind(deploymentGVK)
 	if err := r.Deployments.Get(ctx, req.NamespacedName, m); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("read deployment metadata: %w", err)
 		}
 		m = nil
 	}
-	key := types.NamespacedName{Namespace: req.Namespace, Name: req.Name + patches.LeaderServiceSuffix}
-	have := &corev1.Service{}
-	if err := r.Owned.Get(ctx, key, have); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("read leader service: %w", err)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, Name: req.Name + patches.LeaderServiceSuffix}}
+	if m != nil && m.DeletionTimestamp == nil && electionMode(m.Annotations, r.Policy) && patches.LeaderServiceWanted(m.Annotations) {
+		d := &appsv1.Deployment{}
+		if err := r.Reader.Get(ctx, req.NamespacedName, d); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
-		have = nil
+		want := leaderService(d)
+		_, err := k.ensure(ctx, d, svc, serviceKept, func() error {
+			if svc.ResourceVersion != "" && headless(svc) != headless(want) {
+				return errReplace // clusterIP is immutable
+			}
+			svc.Spec.Type, svc.Spec.Selector, svc.Spec.Ports = want.Spec.Type, want.Spec.Selector, want.Spec.Ports
+			if svc.ResourceVersion == "" {
+				svc.Spec.ClusterIP = want.Spec.ClusterIP
+			}
+			return nil
+		})
+		return ctrl.Result{}, err
 	}
-	if m == nil || m.DeletionTimestamp != nil || !electionMode(m.Annotations, r.Policy) ||
-		!patches.LeaderServiceWanted(m.Annotations) {
-		return ctrl.Result{}, r.remove(ctx, have, req.Name)
+	if m == nil {
+		return ctrl.Result{}, k.removeFor(ctx, svc, req.Name, nil)
 	}
-	d := &appsv1.Deployment{}
-	if err := r.Reader.Get(ctx, req.NamespacedName, d); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	return ctrl.Result{}, r.ensure(ctx, d, leaderService(d), have)
-}
-
-// remove deletes our leader Service of the Deployment named owner, if any.
-func (r *LeaderService) remove(ctx context.Context, have *corev1.Service, owner string) error {
-	if have == nil || !managed(have) || !controlledBy(have, owner, "") {
-		return nil
-	}
-	err := r.Client.Delete(ctx, have, client.Preconditions{UID: &have.UID})
-	if client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("delete leader service %s: %w", have.Name, err)
-	}
-	logf.FromContext(ctx).Info("removed a leader Service no longer asked for", "service", have.Name)
-	return nil
-}
-
-// controlledBy reports whether a Deployment named name (and of that UID,
-// unless empty) is o's controller.
-func controlledBy(o metav1.Object, name string, uid types.UID) bool {
-	ref := metav1.GetControllerOf(o)
-	return ref != nil && ref.Kind == "Deployment" && ref.APIVersion == appsv1.SchemeGroupVersion.String() &&
-		ref.Name == name && (uid == "" || ref.UID == uid)
-}
-
-// ensure creates or fixes the Service.
-func (r *LeaderService) ensure(ctx context.Context, d *appsv1.Deployment, want, have *corev1.Service) error {
-	log := logf.FromContext(ctx).WithValues("service", want.Name)
-	if have != nil && (!controlledBy(have, d.Name, d.UID) || headless(have) != headless(want)) {
-		// Left by an earlier Deployment of that name, or switching between
-		// ClusterIP and headless (immutable): replace it.
-		if err := r.Client.Delete(ctx, have, client.Preconditions{UID: &have.UID}); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("replace leader service %s: %w", have.Name, err)
-		}
-		have = nil
-	}
-	if have == nil {
-		return r.create(ctx, d, want)
-	}
-	if equality.Semantic.DeepEqual(have.Spec.Selector, want.Spec.Selector) &&
-		equality.Semantic.DeepEqual(have.Spec.Ports, want.Spec.Ports) {
-		return nil
-	}
-	fixed := have.DeepCopy()
-	fixed.Spec.Selector, fixed.Spec.Ports = want.Spec.Selector, want.Spec.Ports
-	if err := r.Client.Update(ctx, fixed); err != nil {
-		return fmt.Errorf("update leader service %s: %w", want.Name, err)
-	}
-	log.Info("updated a leader Service to the Deployment's labels and ports")
-	return nil
-}
-
-func (r *LeaderService) create(ctx context.Context, d *appsv1.Deployment, want *corev1.Service) error {
-	log := logf.FromContext(ctx).WithValues("service", want.Name)
-	err := r.Client.Create(ctx, want)
-	if err == nil {
-		log.Info("created a leader Service")
-		r.Recorder.Eventf(d, nil, corev1.EventTypeNormal, "LeaderServiceCreated", "Create",
-			"Service %s selects the leader only", want.Name)
-		return nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create leader service %s: %w", want.Name, err)
-	}
-	other := &corev1.Service{}
-	if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(want), other); err != nil {
-		return fmt.Errorf("read leader service %s: %w", want.Name, err)
-	}
-	if managed(other) && controlledBy(other, d.Name, d.UID) {
-		return nil // ours, the cache had not seen it yet; its event comes next
-	}
-	log.Info("not touching a Service of the same name that another owner manages")
-	r.Recorder.Eventf(d, nil, corev1.EventTypeWarning, "LeaderServiceConflict", "Create",
-		"Service %s exists and is not managed by %s; rename or delete it to get a leader Service",
-		want.Name, ManagedBy)
-	return nil
+	return ctrl.Result{}, k.removeFor(ctx, svc, req.Name, m)
 }
 
 // leaderService is the Service wanted for d.
@@ -160,16 +103,7 @@ func leaderService(d *appsv1.Deployment) *corev1.Service {
 		selector = map[string]string{}
 	}
 	selector[patches.RoleLabel] = patches.RoleLeader
-	yes := true
 	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: d.Name + patches.LeaderServiceSuffix, Namespace: d.Namespace,
-			Labels: map[string]string{ManagedByLabel: ManagedBy},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: appsv1.SchemeGroupVersion.String(), Kind: "Deployment",
-				Name: d.Name, UID: d.UID, Controller: &yes,
-			}},
-		},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selector,

@@ -61,7 +61,7 @@ func TestServicePorts(t *testing.T) {
 // and returns the Service a-leader, nil when absent.
 func reconcileService(t *testing.T, c client.Client, rec events.EventRecorder) *corev1.Service {
 	t.Helper()
-	r := &LeaderService{Client: c, Reader: c, Deployments: c, Owned: labelled{c}, Recorder: rec}
+	r := &LeaderService{Client: c, Reader: c, Deployments: c, Namespaces: c, Recorder: rec}
 	for range 2 {
 		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: "a"}}); err != nil {
 			t.Fatalf("reconcile: %v", err)
@@ -93,7 +93,7 @@ func TestLeaderServiceCreated(t *testing.T) {
 	if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 8080 {
 		t.Errorf("ports %+v, want 8080", s.Spec.Ports)
 	}
-	if !controlledBy(s, "a", d.UID) || !managed(s) {
+	if !metav1.IsControlledBy(s, d) || !managed(s) {
 		t.Errorf("owner references %+v, labels %v: want controlled by Deployment a and labelled", s.OwnerReferences, s.Labels)
 	}
 }

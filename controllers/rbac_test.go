@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,6 +72,8 @@ func TestElectorRBACReconcile(t *testing.T) {
 		objs []client.Object
 		req  string
 		want []string
+		// wantEvent is the start of a Warning Event the Deployment must get.
+		wantEvent string
 	}{
 		"an election-mode Deployment gets its Lease, and a Role on it alone bound to its ServiceAccount": {
 			objs: []client.Object{deploy("a", election, "worker")}, req: "a", want: own("a"),
@@ -86,18 +89,18 @@ func TestElectorRBACReconcile(t *testing.T) {
 		"a replicas-mode Deployment gets nothing, and loses what it had": {
 			objs: []client.Object{deploy("a", replicas, "worker"),
 				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
-					Labels: map[string]string{ManagedByLabel: ManagedBy}}}},
+					Labels: map[string]string{ManagedByLabel: ManagedBy}, OwnerReferences: controllerRef("a")}}},
 			req: "a", want: nil,
 		},
 		"a deleted Deployment's objects are removed": {
 			objs: []client.Object{&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-gone", Namespace: "apps",
-				Labels: map[string]string{ManagedByLabel: ManagedBy}}}},
+				Labels: map[string]string{ManagedByLabel: ManagedBy}, OwnerReferences: controllerRef("gone")}}},
 			req: "gone", want: nil,
 		},
 		"edited rules are restored": {
 			objs: []client.Object{deploy("a", election, "worker"),
 				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
-					Labels: map[string]string{ManagedByLabel: ManagedBy}},
+					Labels: map[string]string{ManagedByLabel: ManagedBy}, OwnerReferences: controllerRef("a")},
 					Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}},
 			req: "a", want: own("a"),
 		},
@@ -111,24 +114,62 @@ func TestElectorRBACReconcile(t *testing.T) {
 				"lease a managed",
 				"role singleton-elector-a: get on pods/",
 			},
+			wantEvent: "Warning ElectorRBACConflict Role singleton-elector-a exists and is not managed by singleton-webhook; rename or delete it",
 		},
-		"an existing Lease of the name is adopted": {
+		"a Lease of the name made by someone else is neither adopted nor granted": {
 			objs: []client.Object{deploy("a", election, "worker"),
 				&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps"}}},
+			req: "a", want: []string{"lease a"},
+			wantEvent: "Warning ElectorLeaseConflict Lease a exists and is not managed by singleton-webhook; the sidecar gets no access to it",
+		},
+		"another singleton's Lease is not granted": {
+			objs: []client.Object{deploy("a", withLease, "worker"),
+				&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "shared-lock", Namespace: "apps",
+					Labels: map[string]string{ManagedByLabel: ManagedBy}, OwnerReferences: controllerRef("b")}}},
+			req: "a", want: []string{"lease shared-lock managed"},
+			wantEvent: "Warning ElectorLeaseConflict Lease shared-lock exists and was made by singleton-webhook for Deployment b, not for this Deployment",
+		},
+		"a labelled Lease without our owner (adopted by an older version) is not granted": {
+			objs: []client.Object{deploy("a", election, "worker"),
+				&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps",
+					Labels: map[string]string{ManagedByLabel: ManagedBy}}}},
+			req: "a", want: []string{"lease a managed"},
+			wantEvent: "Warning ElectorLeaseConflict Lease a exists and is not managed by singleton-webhook",
+		},
+		"a Role left by an earlier Deployment of the name is replaced": {
+			objs: []client.Object{deploy("a", election, "worker"),
+				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
+					Labels: map[string]string{ManagedByLabel: ManagedBy},
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "a",
+						UID: "uid-earlier", Controller: ptr.To(true)}}},
+					Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}},
 			req: "a", want: own("a"),
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := newFakeClient(tc.objs...)
-			r := &ElectorRBAC{Client: c, Reader: c, Owned: labelled{c}, Recorder: events.NewFakeRecorder(10)}
-			for range 2 { // the second pass must find nothing to do
+			rec := events.NewFakeRecorder(10)
+			r := &ElectorRBAC{Client: c, Reader: c, Namespaces: c, Recorder: rec}
+			for range 3 { // a replaced object is made on the next pass; the last must find nothing to do
 				if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: tc.req}}); err != nil {
 					t.Fatalf("reconcile: %v", err)
 				}
 			}
 			if got := rbacState(t, c); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("objects:\n got %q\nwant %q", got, tc.want)
+			}
+			var warnings []string
+			for len(rec.Events) > 0 {
+				if e := <-rec.Events; strings.HasPrefix(e, "Warning") {
+					warnings = append(warnings, e)
+				}
+			}
+			if tc.wantEvent == "" && len(warnings) > 0 {
+				t.Errorf("warnings %q, want none", warnings)
+			}
+			if tc.wantEvent != "" && (len(warnings) == 0 || !strings.HasPrefix(warnings[0], tc.wantEvent)) {
+				t.Errorf("warnings %q, want one starting %q", warnings, tc.wantEvent)
 			}
 		})
 	}

@@ -28,7 +28,8 @@ func TestRoleLabelFollowsTheLease(t *testing.T) {
 	lease := func(holder string, renewed time.Time) *coordinationv1.Lease {
 		d := int32(15)
 		return &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps", Labels: map[string]string{ManagedByLabel: ManagedBy}},
+			ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps", Labels: map[string]string{ManagedByLabel: ManagedBy},
+				OwnerReferences: controllerRef("a")},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &d,
 				RenewTime: &metav1.MicroTime{Time: renewed}},
 		}
@@ -66,7 +67,7 @@ func TestRoleLabelFollowsTheLease(t *testing.T) {
 				objs = append(objs, p)
 			}
 			c := newFakeClient(objs...)
-			r := &RoleLabel{Client: c, Deployments: c, Owned: labelled{c}, Now: func() time.Time { return now }}
+			r := &RoleLabel{Client: c, Deployments: c, Namespaces: c, Now: func() time.Time { return now }}
 			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: "a"}})
 			if err != nil {
 				t.Fatalf("reconcile: %v", err)

@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/singleton-webhook/singleton-webhook/certs"
+	"github.com/singleton-webhook/singleton-webhook/controllers"
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
 )
 
@@ -59,6 +61,8 @@ type serveFlags struct {
 	leaderElectNS   string
 	kubeconfig      string
 	controllers     string
+	excludedNS      string
+	optOut          string
 	policy          policyFlags
 	zap             zap.Options
 }
@@ -82,6 +86,8 @@ func (f *serveFlags) bind(fs *flag.FlagSet, version string) {
 	fs.StringVar(&f.leaderElectNS, "leader-election-namespace", "", "namespace of the controllers' election Lease; default: the Pod's namespace (in a cluster)")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config or $KUBECONFIG")
 	fs.StringVar(&f.controllers, "controllers", strings.Join(ControllerNames(), ","), "comma-separated controllers to run: "+strings.Join(ControllerNames(), ", "))
+	fs.StringVar(&f.excludedNS, "excluded-namespaces", controllers.SystemNamespace, "comma-separated namespaces where the controllers never act (the gate controller excepted), besides the webhook's own ($"+sidecar.EnvPodNamespace+", else the Pod's); the webhook configuration's namespaceSelector must exclude the same")
+	fs.StringVar(&f.optOut, "namespace-opt-out", controllers.OptOutLabel+"="+controllers.OptOutValue, `label key=value opting a namespace out, as in the webhook configuration's namespaceSelector; "" for none`)
 	f.policy.bind(fs, version)
 	f.zap.BindFlags(fs)
 }
@@ -133,11 +139,15 @@ func (f *serveFlags) config() (*ServeConfig, error) {
 	if err != nil {
 		return nil, usageError("--controllers: %v", err)
 	}
+	scope, err := controllers.NewScope(ownNamespace(), strings.Split(f.excludedNS, ","), f.optOut)
+	if err != nil {
+		return nil, usageError("--excluded-namespaces or --namespace-opt-out: %v", err)
+	}
 	cfg := &ServeConfig{
 		WebhookPort: f.webhookPort, TLS: webhook.TLSOptions{MinVersion: v, EnableHTTP2: f.enableHTTP2},
 		ProbeAddress: f.probeAddress, MetricsAddress: f.metricsAddress, MetricsSecure: f.metricsSecure,
 		GracefulShutdown: f.gracefulStop, Standalone: f.standalone, Controllers: ctrls, Policy: p,
-		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectNS,
+		LeaderElection: f.leaderElect, LeaderElectionNamespace: f.leaderElectNS, Scope: scope,
 	}
 	if !f.selfSigned {
 		cfg.Cert = certs.NewFiles(filepath.Join(f.certPath, f.certName), filepath.Join(f.certPath, f.keyName))
@@ -149,6 +159,22 @@ func (f *serveFlags) config() (*ServeConfig, error) {
 	}
 	cfg.Cert = ss
 	return cfg, nil
+}
+
+// serviceAccountNamespace is where a Pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// ownNamespace is the namespace the webhook runs in: $POD_NAMESPACE, else
+// its ServiceAccount's (in a Pod), else "" (a local run).
+func ownNamespace() string {
+	if ns := os.Getenv(sidecar.EnvPodNamespace); ns != "" {
+		return ns
+	}
+	b, err := os.ReadFile(serviceAccountNamespace)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // restConfig loads the client configuration, as kubectl and

@@ -7,11 +7,9 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -58,17 +56,22 @@ type ServeConfig struct {
 	Controllers []string
 	// Policy is the cluster-wide policy of the handlers and controllers.
 	Policy patches.Policy
+	// Scope is where the controllers act, as the webhook configuration's
+	// namespaceSelector admits (the gate controller acts everywhere); the
+	// zero Scope is every namespace.
+	Scope controllers.Scope
 }
 
 // controllerSetups are the controllers serve runs, by name, in the order
 // they are set up. A new controller is added here.
 var controllerSetups = []struct {
 	name  string
-	setup func(ctrl.Manager, patches.Policy) error
+	setup func(ctrl.Manager, *ServeConfig) error
 }{
-	{"drift", controllers.SetupDrift},
-	{"election", controllers.SetupElection},
-	{"gate", controllers.SetupGate},
+	{"drift", func(m ctrl.Manager, c *ServeConfig) error { return controllers.SetupDrift(m, c.Policy, c.Scope) }},
+	{"election", func(m ctrl.Manager, c *ServeConfig) error { return controllers.SetupElection(m, c.Policy, c.Scope) }},
+	// Everywhere: a gated Pod in any namespace has nothing else to lift its gate.
+	{"gate", func(m ctrl.Manager, c *ServeConfig) error { return controllers.SetupGate(m, c.Policy) }},
 }
 
 // ControllerNames returns the names of the controllers serve can run.
@@ -121,8 +124,9 @@ func NewManager(rc *rest.Config, c *ServeConfig, opts ...func(*ctrl.Options)) (c
 		LeaderElectionNamespace: c.LeaderElectionNamespace,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			// Only the Pods of singletons are ever cached.
-			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: controllers.PodCacheOptions()},
+			// Only the Pods of singletons, and only the Roles, RoleBindings,
+			// Leases and Services the controllers made, are ever cached.
+			ByObject: controllers.CacheByObject(),
 		},
 	}
 	for _, opt := range opts {
@@ -162,7 +166,7 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 		if !slices.Contains(c.Controllers, ctl.name) {
 			continue
 		}
-		if err := ctl.setup(mgr, c.Policy); err != nil {
+		if err := ctl.setup(mgr, c); err != nil {
 			return fmt.Errorf("set up the %s controller: %w", ctl.name, err)
 		}
 	}

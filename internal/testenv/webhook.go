@@ -15,6 +15,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/singleton-webhook/singleton-webhook/certs"
+	"github.com/singleton-webhook/singleton-webhook/controllers"
 	"github.com/singleton-webhook/singleton-webhook/internal/app"
 	"github.com/singleton-webhook/singleton-webhook/patches"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
@@ -121,6 +122,8 @@ func (w *Webhook) newManager() (ctrlwebhook.Server, ctrl.Manager, error) {
 		GracefulShutdown: readyTimeout,
 		Controllers:      ctrls,
 		Policy:           w.opts.Policy,
+		// As manifests/mutatingwebhook.yaml: its namespace excluded.
+		Scope: controllers.DefaultScope("singleton-system"),
 	}
 	// A restart registers the same controller names again.
 	mgr, err := app.NewManager(w.env.Config, cfg, func(o *ctrl.Options) { o.Controller.SkipNameValidation = ptr.To(true) })

@@ -1,0 +1,203 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
+)
+
+// Defaults of the Scope, as manifests/mutatingwebhook.yaml and the chart's
+// values have them.
+const (
+	// NamespaceNameLabel is the label the API server sets on every
+	// Namespace to its name; the webhook configuration excludes by it.
+	NamespaceNameLabel = "kubernetes.io/metadata.name"
+	// SystemNamespace is excluded always: the control plane must never wait
+	// on the webhook.
+	SystemNamespace = "kube-system"
+	// OptOutLabel=OptOutValue on a Namespace opts it out of the webhook.
+	OptOutLabel = patches.Prefix + "webhook"
+	// OptOutValue is the value of OptOutLabel that opts a namespace out.
+	OptOutValue = "disabled"
+)
+
+// Scope is where the controllers act: the namespaces whose Deployments the
+// webhook configuration's namespaceSelector sends to admission. Outside it
+// admission never mutates a Deployment, so the election controllers
+// create, change and delete nothing there either (no Lease, Role,
+// RoleBinding or leader Service) and the drift controller re-pins nothing.
+// What they made before a namespace was opted out stays as it is, so
+// running electors keep their Lease. The gate controller is the exception:
+// a gated Pod is released wherever it is, as nothing else would lift it.
+//
+// Selector is the namespaceSelector itself: manifests/mutatingwebhook.yaml
+// carries Selector() of DefaultScope("singleton-system"), a test holds them
+// equal, and the chart passes the values it renders into its
+// namespaceSelector to serve as flags. The zero Scope is every namespace.
+type Scope struct {
+	// Excluded are namespaces never acted in: kube-system and the webhook's
+	// own, by default.
+	Excluded []string
+	// OptOutKey=OptOutValue on a Namespace opts it out; empty: no opt-out.
+	OptOutKey, OptOutValue string
+}
+
+// DefaultScope is the Scope of a webhook running in namespace own (empty:
+// unknown, only kube-system excluded) with the default opt-out label.
+func DefaultScope(own string) Scope {
+	s, err := NewScope(own, []string{SystemNamespace}, OptOutLabel+"="+OptOutValue)
+	if err != nil {
+		panic(fmt.Sprintf("default scope: %v", err)) // constants above; a test covers it
+	}
+	return s
+}
+
+// NewScope checks and builds a Scope: the webhook's own namespace and the
+// excluded ones (namespace names), and the opt-out label as "key=value".
+func NewScope(own string, excluded []string, optOut string) (Scope, error) {
+	s := Scope{}
+	for _, ns := range append(slices.Clone(excluded), own) {
+		ns = strings.TrimSpace(ns)
+		if ns == "" || slices.Contains(s.Excluded, ns) {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return Scope{}, fmt.Errorf("excluded namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+		s.Excluded = append(s.Excluded, ns)
+	}
+	if optOut == "" {
+		return s, nil
+	}
+	k, v, ok := strings.Cut(optOut, "=")
+	if !ok {
+		return Scope{}, fmt.Errorf("opt-out label %q: want key=value, e.g. %s=%s", optOut, OptOutLabel, OptOutValue)
+	}
+	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+		return Scope{}, fmt.Errorf("opt-out label key %q: %s", k, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsValidLabelValue(v); len(errs) > 0 || v == "" {
+		return Scope{}, fmt.Errorf("opt-out label value %q: want a non-empty label value: %s", v, strings.Join(errs, "; "))
+	}
+	s.OptOutKey, s.OptOutValue = k, v
+	return s, nil
+}
+
+// Selector is the namespaceSelector of the webhook configuration for s.
+func (s Scope) Selector() *metav1.LabelSelector {
+	sel := &metav1.LabelSelector{}
+	if len(s.Excluded) > 0 {
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: NamespaceNameLabel, Operator: metav1.LabelSelectorOpNotIn, Values: slices.Clone(s.Excluded)})
+	}
+	if s.OptOutKey != "" {
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: s.OptOutKey, Operator: metav1.LabelSelectorOpNotIn, Values: []string{s.OptOutValue}})
+	}
+	return sel
+}
+
+// Includes reports whether a Namespace of that name and labels is in s,
+// as the API server evaluates the namespaceSelector.
+func (s Scope) Includes(name string, nsLabels map[string]string) bool {
+	set := labels.Set(maps.Clone(nsLabels))
+	if set == nil {
+		set = labels.Set{}
+	}
+	set[NamespaceNameLabel] = name // the API server sets it on every Namespace
+	sel := labels.NewSelector()
+	for _, e := range s.Selector().MatchExpressions {
+		r, err := labels.NewRequirement(e.Key, selection.NotIn, e.Values)
+		if err != nil {
+			return false // NewScope validated them
+		}
+		sel = sel.Add(*r)
+	}
+	return sel.Matches(set)
+}
+
+// Contains reports whether the namespace ns is in s, reading its labels
+// through r (metadata; the manager's cache). A namespace that is gone is
+// not.
+func (s Scope) Contains(ctx context.Context, r client.Reader, ns string) (bool, error) {
+	if len(s.Excluded) == 0 && s.OptOutKey == "" {
+		return true, nil
+	}
+	if slices.Contains(s.Excluded, ns) {
+		return false, nil
+	}
+	m := namespaceMeta()
+	if err := r.Get(ctx, client.ObjectKey{Name: ns}, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read namespace %s: %w", ns, err)
+	}
+	return s.Includes(ns, m.Labels), nil
+}
+
+// Predicate passes the events of objects in s, reading namespaces through
+// r; on a read error it passes them, for the reconciler to decide.
+func (s Scope) Predicate(r client.Reader) predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool {
+		in, err := s.Contains(context.Background(), r, o.GetNamespace())
+		return err != nil || in
+	})
+}
+
+// namespaceMeta is an empty Namespace metadata object, as the controllers
+// read and watch Namespaces.
+func namespaceMeta() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return m
+}
+
+// rescopeEvents passes the updates of a Namespace's labels: the moment it
+// may have come into the Scope (or left it).
+func rescopeEvents() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+		},
+	}
+}
+
+// deploymentsOfNamespace maps a Namespace to its singleton Deployments,
+// from the metadata in deployments (the manager's cache).
+func deploymentsOfNamespace(deployments client.Reader) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(deploymentGVK.GroupVersion().WithKind("DeploymentList"))
+		if err := deployments.List(ctx, list, client.InNamespace(ns.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range list.Items {
+			if m := &list.Items[i]; mayRunElector(m.Annotations) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+			}
+		}
+		return out
+	})
+}
