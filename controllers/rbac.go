@@ -66,7 +66,7 @@ type ElectorRBAC struct {
 // Kinds of the objects ElectorRBAC keeps, for its Events.
 var (
 	leaseKept = kept{kind: "Lease", reason: "ElectorLeaseConflict",
-		remedy: "the sidecar gets no access to it: set " + patches.AnnotationLeaseName + " to a name nothing else uses",
+		remedy:  "the sidecar gets no access to it: set " + patches.AnnotationLeaseName + " to a name nothing else uses",
 		created: "ElectorLeaseCreated", createdNote: "created for the leader-election sidecar"}
 	roleKept = kept{kind: "Role", reason: "ElectorRBACConflict",
 		remedy: "rename or delete it so the leader-election sidecar gets its RBAC"}
