@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -170,6 +172,36 @@ func TestElectorRBACReconcile(t *testing.T) {
 			}
 			if tc.wantEvent != "" && (len(warnings) == 0 || !strings.HasPrefix(warnings[0], tc.wantEvent)) {
 				t.Errorf("warnings %q, want one starting %q", warnings, tc.wantEvent)
+			}
+		})
+	}
+}
+
+func TestElectionControllersOutOfScope(t *testing.T) {
+	for name, ns := range map[string]*corev1.Namespace{
+		"a namespace labelled out": {ObjectMeta: metav1.ObjectMeta{Name: "apps", Labels: map[string]string{OptOutLabel: OptOutValue}}},
+		"an excluded namespace":    {ObjectMeta: metav1.ObjectMeta{Name: "apps"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			scope := DefaultScope("")
+			if ns.Labels == nil {
+				scope = DefaultScope("apps")
+			}
+			c := newFakeClient(ns, deploy("a", withLeaderService, "worker", corev1.ContainerPort{ContainerPort: 80}))
+			req := ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: "a"}}
+			rbac := &ElectorRBAC{Client: c, Reader: c, Namespaces: c, Scope: scope, Recorder: events.NewFakeRecorder(10)}
+			svc := &LeaderService{Client: c, Reader: c, Deployments: c, Namespaces: c, Scope: scope, Recorder: events.NewFakeRecorder(10)}
+			for _, r := range []reconcile.Reconciler{rbac, svc} {
+				if _, err := r.Reconcile(context.Background(), req); err != nil {
+					t.Fatalf("reconcile: %v", err)
+				}
+			}
+			if got := rbacState(t, c); len(got) != 0 {
+				t.Errorf("objects %q, want none", got)
+			}
+			var svcs corev1.ServiceList
+			if err := c.List(context.Background(), &svcs); err != nil || len(svcs.Items) != 0 {
+				t.Errorf("services %d (%v), want none", len(svcs.Items), err)
 			}
 		})
 	}

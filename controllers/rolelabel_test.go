@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +87,94 @@ func TestRoleLabelFollowsTheLease(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRoleLabelLongDeploymentName(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	name := strings.Repeat("payments-reconciler-", 4) // 80 characters: the pods' label holds a hashed value
+	value := patches.DeploymentLabelValue(name)
+	if value == name {
+		t.Fatalf("label value %q is the name; want a shortened one", value)
+	}
+	holder, secs := name+"-1", int32(15)
+	lease := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "apps", Labels: map[string]string{ManagedByLabel: ManagedBy},
+			OwnerReferences: controllerRef(name)},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs,
+			RenewTime: &metav1.MicroTime{Time: now.Add(-time.Second)}},
+	}
+	pod := func(n string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: "apps",
+			Labels: map[string]string{patches.LabelDeployment: value}}}
+	}
+	c := newFakeClient(deploy(name, election, ""), lease, pod(name+"-1"), pod(name+"-2"))
+	r := &RoleLabel{Client: c, Deployments: c, Namespaces: c, Now: func() time.Time { return now }}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: name}}); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	for n, want := range map[string]string{name + "-1": "leader", name + "-2": "standby"} {
+		p := &corev1.Pod{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "apps", Name: n}, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Labels[sidecar.RoleLabel]; got != want {
+			t.Errorf("pod %s: role %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestRoleLabelForeignLeaseLeadsNobody(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	holder, secs := "a-1", int32(15)
+	for name, meta := range map[string]metav1.ObjectMeta{
+		"someone else's Lease":    {Name: "a", Namespace: "apps"},
+		"another singleton's one": {Name: "a", Namespace: "apps", Labels: map[string]string{ManagedByLabel: ManagedBy}, OwnerReferences: controllerRef("b")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			lease := &coordinationv1.Lease{ObjectMeta: meta, Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder,
+				LeaseDurationSeconds: &secs, RenewTime: &metav1.MicroTime{Time: now}}}
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a-1", Namespace: "apps", Labels: map[string]string{patches.LabelDeployment: "a"}}}
+			c := newFakeClient(deploy("a", election, ""), lease, p)
+			r := &RoleLabel{Client: c, Deployments: c, Namespaces: c, Now: func() time.Time { return now }}
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "apps", Name: "a"}}); err != nil {
+				t.Fatalf("reconcile: %v", err)
+			}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), p); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Labels[sidecar.RoleLabel]; got != sidecar.RoleStandby {
+				t.Errorf("the holder named by a Lease not ours: role %q, want standby", got)
+			}
+		})
+	}
+}
+
+func TestRoleLabelOptimisticLock(t *testing.T) {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a-1", Namespace: "apps", Labels: map[string]string{patches.LabelDeployment: "a"}}}
+	c := newFakeClient(p)
+	seen := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), seen); err != nil {
+		t.Fatal(err)
+	}
+	// Someone labels the Pod after the controller read it.
+	changed := seen.DeepCopy()
+	changed.Labels[sidecar.RoleLabel] = sidecar.RoleLeader
+	if err := c.Update(context.Background(), changed); err != nil {
+		t.Fatal(err)
+	}
+	r := &RoleLabel{Client: c}
+	if err := r.label(context.Background(), seen, sidecar.RoleStandby); !errors.Is(err, errStale) {
+		t.Errorf("label from a stale read: %v, want errStale", err)
+	}
+	now := &corev1.Pod{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), now); err != nil {
+		t.Fatal(err)
+	}
+	if now.Labels[sidecar.RoleLabel] != sidecar.RoleLeader {
+		t.Errorf("role %q after a patch from a stale read, want the newer leader kept", now.Labels[sidecar.RoleLabel])
+	}
+	if err := r.label(context.Background(), now, sidecar.RoleStandby); err != nil {
+		t.Errorf("label from a fresh read: %v", err)
 	}
 }

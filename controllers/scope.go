@@ -62,16 +62,19 @@ type Scope struct {
 // DefaultScope is the Scope of a webhook running in namespace own (empty:
 // unknown, only kube-system excluded) with the default opt-out label.
 func DefaultScope(own string) Scope {
-	s, err := NewScope(own, []string{SystemNamespace}, OptOutLabel+"="+OptOutValue)
+	s, err := NewScope(own, []string{SystemNamespace})
+	if err == nil {
+		s, err = s.WithOptOut(OptOutLabel + "=" + OptOutValue)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("default scope: %v", err)) // constants above; a test covers it
 	}
 	return s
 }
 
-// NewScope checks and builds a Scope: the webhook's own namespace and the
-// excluded ones (namespace names), and the opt-out label as "key=value".
-func NewScope(own string, excluded []string, optOut string) (Scope, error) {
+// NewScope checks and builds a Scope excluding the webhook's own namespace
+// and the excluded ones (namespace names; empty ones are skipped).
+func NewScope(own string, excluded []string) (Scope, error) {
 	s := Scope{}
 	for _, ns := range append(slices.Clone(excluded), own) {
 		ns = strings.TrimSpace(ns)
@@ -79,22 +82,31 @@ func NewScope(own string, excluded []string, optOut string) (Scope, error) {
 			continue
 		}
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return Scope{}, fmt.Errorf("excluded namespace %q: %s", ns, strings.Join(errs, "; "))
+			return Scope{}, fmt.Errorf("namespace %q: %s", ns, strings.Join(errs, "; "))
 		}
 		s.Excluded = append(s.Excluded, ns)
 	}
-	if optOut == "" {
+	return s, nil
+}
+
+// WithOptOut is s with the opt-out label "key=value" (empty: none).
+func (s Scope) WithOptOut(label string) (Scope, error) {
+	s.OptOutKey, s.OptOutValue = "", ""
+	if label == "" {
 		return s, nil
 	}
-	k, v, ok := strings.Cut(optOut, "=")
+	k, v, ok := strings.Cut(label, "=")
 	if !ok {
-		return Scope{}, fmt.Errorf("opt-out label %q: want key=value, e.g. %s=%s", optOut, OptOutLabel, OptOutValue)
+		return Scope{}, fmt.Errorf("%q: want a label key=value, e.g. %s=%s", label, OptOutLabel, OptOutValue)
 	}
 	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
-		return Scope{}, fmt.Errorf("opt-out label key %q: %s", k, strings.Join(errs, "; "))
+		return Scope{}, fmt.Errorf("label key %q: %s", k, strings.Join(errs, "; "))
 	}
-	if errs := validation.IsValidLabelValue(v); len(errs) > 0 || v == "" {
-		return Scope{}, fmt.Errorf("opt-out label value %q: want a non-empty label value: %s", v, strings.Join(errs, "; "))
+	if v == "" {
+		return Scope{}, fmt.Errorf("%q: want a non-empty label value, e.g. %s=%s", label, k, OptOutValue)
+	}
+	if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+		return Scope{}, fmt.Errorf("label value %q: %s", v, strings.Join(errs, "; "))
 	}
 	s.OptOutKey, s.OptOutValue = k, v
 	return s, nil

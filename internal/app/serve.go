@@ -139,9 +139,12 @@ func (f *serveFlags) config() (*ServeConfig, error) {
 	if err != nil {
 		return nil, usageError("--controllers: %v", err)
 	}
-	scope, err := controllers.NewScope(ownNamespace(), strings.Split(f.excludedNS, ","), f.optOut)
+	scope, err := controllers.NewScope(ownNamespace(), strings.Split(f.excludedNS, ","))
 	if err != nil {
-		return nil, usageError("--excluded-namespaces or --namespace-opt-out: %v", err)
+		return nil, usageError("--excluded-namespaces: %v", err)
+	}
+	if scope, err = scope.WithOptOut(f.optOut); err != nil {
+		return nil, usageError("--namespace-opt-out: %v", err)
 	}
 	cfg := &ServeConfig{
 		WebhookPort: f.webhookPort, TLS: webhook.TLSOptions{MinVersion: v, EnableHTTP2: f.enableHTTP2},

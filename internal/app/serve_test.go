@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/singleton-webhook/singleton-webhook/certs"
 	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 	"github.com/singleton-webhook/singleton-webhook/webhook"
@@ -266,6 +268,14 @@ func TestServeFlagErrors(t *testing.T) {
 		"a TLS version in another shape": {[]string{"--tls-min-version=TLS13"}, fmt.Sprintf(tlsVersions, "TLS13")},
 		"an unknown controller": {[]string{"--controllers=drift,nope"},
 			`--controllers: unknown controller "nope": want some of ` + strings.Join(ControllerNames(), ", ")},
+		"a namespace that is no namespace name": {[]string{"--excluded-namespaces=kube-system,Team_A"},
+			`--excluded-namespaces: namespace "Team_A": ` + strings.Join(validation.IsDNS1123Label("Team_A"), "; ")},
+		"an opt-out without a value": {[]string{"--namespace-opt-out=singleton.dev/webhook"},
+			`--namespace-opt-out: "singleton.dev/webhook": want a label key=value, e.g. singleton.dev/webhook=disabled`},
+		"an opt-out with an empty value": {[]string{"--namespace-opt-out=singleton.dev/webhook="},
+			`--namespace-opt-out: "singleton.dev/webhook=": want a non-empty label value, e.g. singleton.dev/webhook=disabled`},
+		"an opt-out key that is no label key": {[]string{"--namespace-opt-out=a b=off"},
+			`--namespace-opt-out: label key "a b": ` + strings.Join(validation.IsQualifiedName("a b"), "; ")},
 		"secure metrics without a cluster": {[]string{"--metrics-bind-address=127.0.0.1:0", "--metrics-secure"},
 			"--standalone has no API server to authenticate scrapes of /metrics: add --metrics-secure=false (plain HTTP, local runs) or --metrics-bind-address=0"},
 	} {
