@@ -4,6 +4,7 @@ package controllers_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +91,51 @@ func TestRoleLabelIntegration(t *testing.T) {
 
 	hold("api-b")
 	eventually(t, "the label follows a takeover", roles(map[string]string{"api-a": "standby", "api-b": "leader"}))
+}
+
+// TestRoleLabelLongNameIntegration: the Pods of a Deployment whose name
+// exceeds 63 characters carry a shortened singleton.dev/deployment value;
+// the controller still finds them, from a Pod's event and from the Lease.
+func TestRoleLabelLongNameIntegration(t *testing.T) {
+	env := startElection(t, patches.Policy{})
+	ns := newNamespace(t, env)
+	name := strings.Repeat("long-singleton-", 5) // 75 characters
+	if err := env.Client.Create(ctxFor(t), electionDeployment(ns, name, "", 2, nil)); err != nil {
+		t.Fatalf("create deployment: %v", err)
+	}
+	waitObject(t, env, ns, name, &coordinationv1.Lease{})
+	holder := name + "-a"
+	for _, pod := range []string{holder, name + "-b"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns,
+			Labels: map[string]string{patches.LabelDeployment: patches.DeploymentLabelValue(name)}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
+		if err := env.Client.Create(ctxFor(t), p); err != nil {
+			t.Fatalf("create pod: %v", err)
+		}
+	}
+	role := func(pod, want string) func() (bool, string) {
+		return func() (bool, string) {
+			p := &corev1.Pod{}
+			if err := env.Client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: pod}, p); err != nil {
+				return false, err.Error()
+			}
+			return p.Labels[sidecar.RoleLabel] == want, fmt.Sprintf("pod %s role %q, want %q", pod, p.Labels[sidecar.RoleLabel], want)
+		}
+	}
+	eventually(t, "a new Pod stands by", role(name+"-b", sidecar.RoleStandby))
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		l, err := env.Clientset.CoordinationV1().Leases(ns).Get(ctxFor(t), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		secs, now := int32(30), metav1.NowMicro()
+		l.Spec = coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, RenewTime: &now, AcquireTime: &now}
+		_, err = env.Clientset.CoordinationV1().Leases(ns).Update(ctxFor(t), l, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("write the Lease: %v", err)
+	}
+	eventually(t, "the holder leads", role(holder, sidecar.RoleLeader))
+	eventually(t, "the other stands by", role(name+"-b", sidecar.RoleStandby))
 }
