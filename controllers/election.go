@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -76,7 +77,8 @@ func SetupElection(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	err := electionController(mgr, "singleton-elector-rbac").
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
-		Owns(&coordinationv1.Lease{}).
+		// Not the renewals of the sidecars: only what makes a Lease ours or not.
+		Owns(&coordinationv1.Lease{}, builder.WithPredicates(ownershipEvents())).
 		Complete(rbac)
 	if err != nil {
 		return fmt.Errorf("set up elector RBAC controller: %w", err)
@@ -203,4 +205,49 @@ func electionEvents() predicate.Predicate {
 // managed reports whether an object carries our ManagedByLabel.
 func managed(o metav1.Object) bool {
 	return o.GetLabels()[ManagedByLabel] == ManagedBy
+}
+
+// rescopeEvents passes the updates of a Namespace's labels: the moment it
+// may have come into the Scope (or left it).
+func rescopeEvents() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+		},
+	}
+}
+
+// deploymentsOfNamespace maps a Namespace to its singleton Deployments,
+// from the metadata in deployments (the manager's cache).
+func deploymentsOfNamespace(deployments client.Reader) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(deploymentGVK.GroupVersion().WithKind("DeploymentList"))
+		if err := deployments.List(ctx, list, client.InNamespace(ns.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range list.Items {
+			if m := &list.Items[i]; mayRunElector(m.Annotations) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+			}
+		}
+		return out
+	})
+}
+
+// ownershipEvents passes creations, deletions, and the updates that change
+// an object's labels or owners: what decides whether it is ours.
+func ownershipEvents() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			return !maps.Equal(o.GetLabels(), n.GetLabels()) ||
+				!equality.Semantic.DeepEqual(o.GetOwnerReferences(), n.GetOwnerReferences()) ||
+				o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
+		},
+	}
 }

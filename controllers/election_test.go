@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
@@ -124,6 +125,36 @@ func TestServiceAccountOf(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := serviceAccountOf(&tc.spec); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOwnershipEvents(t *testing.T) {
+	lease := func(labels map[string]string, owner string, holder string) *coordinationv1.Lease {
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps", Labels: labels}}
+		if owner != "" {
+			l.OwnerReferences = controllerRef(owner)
+		}
+		l.Spec.HolderIdentity = &holder
+		return l
+	}
+	ours := map[string]string{ManagedByLabel: ManagedBy}
+	tests := map[string]struct {
+		old, new *coordinationv1.Lease
+		want     bool
+	}{
+		"a renewal is dropped":       {lease(ours, "a", "a-1"), lease(ours, "a", "a-1"), false},
+		"a takeover is dropped":      {lease(ours, "a", "a-1"), lease(ours, "a", "a-2"), false},
+		"a label removed passes":     {lease(ours, "a", "a-1"), lease(nil, "a", "a-1"), true},
+		"an owner replaced passes":   {lease(ours, "a", "a-1"), lease(ours, "b", "a-1"), true},
+		"an owner reference dropped": {lease(ours, "a", "a-1"), lease(ours, "", "a-1"), true},
+	}
+	p := ownershipEvents()
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := p.Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
+				t.Errorf("Update passed %t, want %t", got, tc.want)
 			}
 		})
 	}

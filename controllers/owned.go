@@ -23,8 +23,8 @@ import (
 //     (its UID): created, kept in line, and deleted when d no longer wants it;
 //   - an orphan of ours: labelled, controlled by a Deployment of d's name
 //     that no longer exists (d was deleted, or re-created with a new UID):
-//     deleted where the controller holds delete, else left to the garbage
-//     collector;
+//     deleted where the controller holds delete, else (Leases) left to the
+//     garbage collector, and not granted meanwhile;
 //   - anything else of that name (made by someone else, adopted by an older
 //     version, made for another Deployment): never updated, relabelled,
 //     granted or deleted; the Deployment gets a Warning Event naming it.
@@ -74,6 +74,9 @@ type keeper struct {
 type kept struct {
 	kind, reason, remedy string
 	created, createdNote string
+	// undeletable: the webhook holds no delete on the kind (Leases); an
+	// orphan of ours is left to the garbage collector.
+	undeletable bool
 }
 
 // notOurs is what ensure reports when it left an object alone.
@@ -117,7 +120,7 @@ func (k keeper) ensure(ctx context.Context, d *appsv1.Deployment, obj client.Obj
 		if ours(have, d) {
 			return controllerutil.OperationResultNone, nil // its watch event follows
 		}
-		if orphanOf(have, d.Name, d) {
+		if orphanOf(have, d.Name, d) && !what.undeletable {
 			return notOurs, k.remove(ctx, have)
 		}
 		k.conflict(ctx, d, have, what)

@@ -67,7 +67,7 @@ type ElectorRBAC struct {
 var (
 	leaseKept = kept{kind: "Lease", reason: "ElectorLeaseConflict",
 		remedy:  "the sidecar gets no access to it: set " + patches.AnnotationLeaseName + " to a name nothing else uses",
-		created: "ElectorLeaseCreated", createdNote: "created for the leader-election sidecar"}
+		created: "ElectorLeaseCreated", createdNote: "created for the leader-election sidecar", undeletable: true}
 	roleKept = kept{kind: "Role", reason: "ElectorRBACConflict",
 		remedy: "rename or delete it so the leader-election sidecar gets its RBAC"}
 	bindingKept = kept{kind: "RoleBinding", reason: "ElectorRBACConflict",

@@ -138,6 +138,15 @@ func TestElectorRBACReconcile(t *testing.T) {
 			req: "a", want: []string{"lease a managed"},
 			wantEvent: "Warning ElectorLeaseConflict Lease a exists and is not managed by singleton-webhook",
 		},
+		"a Lease left by an earlier Deployment of the name is neither deleted nor granted": {
+			objs: []client.Object{deploy("a", election, "worker"),
+				&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps",
+					Labels: map[string]string{ManagedByLabel: ManagedBy},
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "a",
+						UID: "uid-earlier", Controller: ptr.To(true)}}}}},
+			req: "a", want: []string{"lease a managed"},
+			wantEvent: "Warning ElectorLeaseConflict Lease a exists and was made by singleton-webhook for an earlier Deployment a (uid uid-earlier)",
+		},
 		"a Role left by an earlier Deployment of the name is replaced": {
 			objs: []client.Object{deploy("a", election, "worker"),
 				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
