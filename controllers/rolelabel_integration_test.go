@@ -99,8 +99,10 @@ func TestRoleLabelIntegration(t *testing.T) {
 func TestRoleLabelLongNameIntegration(t *testing.T) {
 	env := startElection(t, patches.Policy{})
 	ns := newNamespace(t, env)
-	name := strings.Repeat("long-singleton-", 5) // 75 characters
-	if err := env.Client.Create(ctxFor(t), electionDeployment(ns, name, "", 2, nil)); err != nil {
+	name := strings.Repeat("long-singleton-", 5) + "app" // 78 characters
+	d := electionDeployment(ns, "long", "", 2, nil) // labels app=long: a label value cannot hold the name
+	d.Name = name
+	if err := env.Client.Create(ctxFor(t), d); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
 	waitObject(t, env, ns, name, &coordinationv1.Lease{})
