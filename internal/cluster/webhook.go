@@ -53,6 +53,9 @@ func (c *Cluster) StartWebhook(ctx context.Context, binary string, extraArgs ...
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
 		// A local cluster: metrics over plain HTTP, for curl.
 		"--metrics-secure=false",
+		// Outside the cluster serve cannot know its namespace: exclude the
+		// one manifests/mutatingwebhook.yaml excludes, as in a Pod there.
+		"--excluded-namespaces=kube-system,singleton-system",
 	}, extraArgs...)
 	p, err := startProcess(c.opts.Dir, "singleton-webhook", binary, args...)
 	if err != nil {
