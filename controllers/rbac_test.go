@@ -70,6 +70,9 @@ func TestElectorRBACReconcile(t *testing.T) {
 			"role singleton-elector-" + name + ": get,update,watch on leases/" + name + " managed",
 		}
 	}
+	// earlier is the owner of what a deleted Deployment "a" left behind.
+	earlier := []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "a",
+		UID: "uid-earlier", Controller: ptr.To(true)}}
 	tests := map[string]struct {
 		objs []client.Object
 		req  string
@@ -141,18 +144,16 @@ func TestElectorRBACReconcile(t *testing.T) {
 		"a Lease left by an earlier Deployment of the name is neither deleted nor granted": {
 			objs: []client.Object{deploy("a", election, "worker"),
 				&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "apps",
-					Labels: map[string]string{ManagedByLabel: ManagedBy},
-					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "a",
-						UID: "uid-earlier", Controller: ptr.To(true)}}}}},
+					Labels:          map[string]string{ManagedByLabel: ManagedBy},
+					OwnerReferences: earlier}}},
 			req: "a", want: []string{"lease a managed"},
 			wantEvent: "Warning ElectorLeaseConflict Lease a exists and was made by singleton-webhook for an earlier Deployment a (uid uid-earlier)",
 		},
 		"a Role left by an earlier Deployment of the name is replaced": {
 			objs: []client.Object{deploy("a", election, "worker"),
 				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-a", Namespace: "apps",
-					Labels: map[string]string{ManagedByLabel: ManagedBy},
-					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "a",
-						UID: "uid-earlier", Controller: ptr.To(true)}}},
+					Labels:          map[string]string{ManagedByLabel: ManagedBy},
+					OwnerReferences: earlier},
 					Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}},
 			req: "a", want: own("a"),
 		},
