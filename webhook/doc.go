@@ -12,11 +12,11 @@
 //   - a failure of our own is Errored with code 500.
 //
 // The patch is always computed against the object as the API server sent it.
-// The Deployment handler is the library's path: the typed Deployment, a
-// mutated copy from package patches, and the JSON patch between the two
-// (jsonpatch.CreatePatch). Over HTTP its object is decoded together with the
-// review, in one pass, and the raw bytes are read again only where the typed
-// object cannot tell whether a path of the patch exists.
+// The Deployment handler answers as controller-runtime's defaulter does: the
+// typed Deployment, a mutated copy from package patches, and the JSON patch
+// from the raw object to the mutated copy's encoding
+// (admission.PatchResponseFromRaw), without the operations that only say how
+// the Go type reads the raw object, so unknown fields survive (patchFor).
 //
 // # Status codes
 //
