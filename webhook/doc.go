@@ -59,9 +59,9 @@
 // # Metrics and logs
 //
 // Metrics counts every answer in singleton_webhook_admissions_total
-// {resource, operation, mode, outcome, reason} and times it in
-// singleton_webhook_admission_duration_seconds{resource} (buckets from 50µs
-// to 1s). Every log line about a review carries its UID, the object's
+// {resource, operation, mode, outcome, reason}; controller-runtime's server
+// times it in controller_runtime_webhook_latency_seconds{webhook} (the
+// path). Every log line about a review carries its UID, the object's
 // namespace/name, kind and operation, never the object: denials and errors
 // at the default level, everything else at V(1). Messages are clipped.
 package webhook

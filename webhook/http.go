@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/klog/v2"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -41,7 +40,6 @@ type HTTPHandler struct {
 	resource string
 	hook     *admission.Webhook
 	metrics  *Metrics
-	duration prometheus.Observer
 	log      logr.Logger
 	// Timeout replaces RequestTimeout when positive.
 	Timeout time.Duration
@@ -56,7 +54,6 @@ func NewHTTPHandler(resource string, h admission.Handler, m *Metrics) *HTTPHandl
 		resource: resource,
 		hook:     &admission.Webhook{Handler: h, LogConstructor: requestLogger},
 		metrics:  m,
-		duration: m.durationObserver(resource),
 		log:      logf.Log.WithName("admission"),
 	}
 }
@@ -70,10 +67,6 @@ type fault struct {
 
 // ServeHTTP implements http.Handler.
 func (s *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.duration != nil {
-		start := time.Now()
-		defer func() { s.duration.Observe(time.Since(start).Seconds()) }()
-	}
 	timeout := s.timeout()
 	body, f := readBody(w, r, timeout)
 	if f != nil {
