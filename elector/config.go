@@ -17,9 +17,6 @@ const (
 	DefaultRenewDeadline = sidecar.DefaultRenewDeadline
 	// DefaultRetryPeriod is sidecar.DefaultRetryPeriod.
 	DefaultRetryPeriod = sidecar.DefaultRetryPeriod
-	// DefaultListenAddress is where /leader and /healthz are served: the
-	// Pod's loopback only.
-	DefaultListenAddress = "127.0.0.1:8910"
 	// DefaultStateDir is sidecar.StateDir, the shared volume that holds the
 	// leader file.
 	DefaultStateDir = sidecar.StateDir
@@ -36,6 +33,12 @@ const (
 	// RoleStandby is sidecar.RoleStandby.
 	RoleStandby = sidecar.RoleStandby
 )
+
+// DefaultListenAddress returns where /leader and /healthz are served by
+// default: the Pod's loopback only, on sidecar.DefaultPort.
+func DefaultListenAddress() string {
+	return sidecar.Config{Port: sidecar.DefaultPort}.ListenAddress()
+}
 
 // Config is the configuration of one candidate.
 type Config struct {

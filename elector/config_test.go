@@ -3,6 +3,8 @@ package elector
 import (
 	"testing"
 	"time"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 )
 
 func TestValidate(t *testing.T) {
@@ -56,5 +58,16 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestDefaultListenAddressIsTheContractsPort(t *testing.T) {
+	c := Config{LeaseName: "l", LeaseNamespace: "ns", Identity: "pod", ListenAddress: DefaultListenAddress(),
+		LeaseDuration: DefaultLeaseDuration, RenewDeadline: DefaultRenewDeadline, RetryPeriod: DefaultRetryPeriod}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the default listen address is refused: %v", err)
+	}
+	if want := ConfigFrom(sidecar.Defaults(func(string) (string, bool) { return "", false })).ListenAddress; c.ListenAddress != want {
+		t.Errorf("DefaultListenAddress() = %q, the contract's default is %q", c.ListenAddress, want)
 	}
 }

@@ -279,8 +279,7 @@ spec:
 			assertSameJSON(t, got, toJSON(t, tc.want))
 			assertWarnings(t, resp.Warnings, tc.warnings)
 
-			// The server decodes the object with the review, in one pass:
-			// the same answer, applying to the object as sent.
+			// Over HTTP: the same answer, applying to the object as sent.
 			served := serveReview(t, ResourceDeployments, h, reviewBytes(t, deploymentRequest(tc.op, raw)))
 			if !served.Allowed {
 				t.Fatalf("over HTTP, not allowed: %+v", served.Result)
@@ -453,9 +452,9 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 	})
 }
 
-// TestDiffIsStable checks that the same request always gets the same patch
+// TestPatchIsStable checks that the same request always gets the same patch
 // bytes: the offline review output must be reproducible.
-func TestDiffIsStable(t *testing.T) {
+func TestPatchIsStable(t *testing.T) {
 	raw := toJSON(t, asServed)
 	first := (&Deployments{}).Handle(context.Background(), deploymentRequest(admissionv1.Update, raw))
 	want, err := json.Marshal(first.Patches)
@@ -474,9 +473,9 @@ func TestDiffIsStable(t *testing.T) {
 	}
 }
 
-// TestDiffArrays checks the ordering of array operations: a tail that grows
+// TestPatchArrays checks the ordering of array operations: a tail that grows
 // or shrinks past ten elements still patches to the right result.
-func TestDiffArrays(t *testing.T) {
+func TestPatchArrays(t *testing.T) {
 	seq := func(n int) []any {
 		s := make([]any, n)
 		for i := range s {
@@ -513,9 +512,9 @@ func TestDiffArrays(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ops, err := diff(func() ([]byte, error) { return raw, nil }, tc.before, tc.after)
+			ops, err := patchFor(raw, raw, want)
 			if err != nil {
-				t.Fatalf("diff: %v", err)
+				t.Fatalf("patchFor: %v", err)
 			}
 			patch, err := json.Marshal(ops)
 			if err != nil {

@@ -12,11 +12,11 @@
 //   - a failure of our own is Errored with code 500.
 //
 // The patch is always computed against the object as the API server sent it.
-// The Deployment handler is the library's path: the typed Deployment, a
-// mutated copy from package patches, and the JSON patch between the two
-// (jsonpatch.CreatePatch). Over HTTP its object is decoded together with the
-// review, in one pass, and the raw bytes are read again only where the typed
-// object cannot tell whether a path of the patch exists.
+// The Deployment handler answers as controller-runtime's defaulter does: the
+// typed Deployment, a mutated copy from package patches, and the JSON patch
+// from the raw object to the mutated copy's encoding
+// (admission.PatchResponseFromRaw), without the operations that only say how
+// the Go type reads the raw object, so unknown fields survive (patchFor).
 //
 // # Status codes
 //
@@ -59,9 +59,9 @@
 // # Metrics and logs
 //
 // Metrics counts every answer in singleton_webhook_admissions_total
-// {resource, operation, mode, outcome, reason} and times it in
-// singleton_webhook_admission_duration_seconds{resource} (buckets from 50µs
-// to 1s). Every log line about a review carries its UID, the object's
+// {resource, operation, mode, outcome, reason}; controller-runtime's server
+// times it in controller_runtime_webhook_latency_seconds{webhook} (the
+// path). Every log line about a review carries its UID, the object's
 // namespace/name, kind and operation, never the object: denials and errors
 // at the default level, everything else at V(1). Messages are clipped.
 package webhook

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
 // fuzzSeeds are AdmissionReviews of every golden case input of the patches
@@ -61,7 +63,8 @@ func FuzzHTTPHandler(f *testing.F) {
 		case http.StatusOK:
 			checkFuzzAnswer(t, h, body, rec.Body.Bytes())
 			if !scale {
-				checkOnePass(t, body, rec.Body.Bytes())
+				checkSameAsDirect(t, body, rec.Body.Bytes())
+				checkReviewPatchEffect(t, body, rec.Body.Bytes())
 			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 			if rec.Body.Len() == 0 {
@@ -128,11 +131,10 @@ func checkFuzzAnswer(t *testing.T, h http.Handler, body, answer []byte) {
 	}
 }
 
-// checkOnePass checks that the Deployment handler answers a review over
-// HTTP, where its object is decoded with the review in one pass, as it
-// answers the same request with the object raw: same decision, message,
-// patch and warnings.
-func checkOnePass(t *testing.T, body, answer []byte) {
+// checkSameAsDirect checks that the Deployment handler answers a review
+// over HTTP as it answers the same request called directly: same decision,
+// message, patch and warnings.
+func checkSameAsDirect(t *testing.T, body, answer []byte) {
 	var in, out admissionv1.AdmissionReview
 	if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in) != nil || in.Request == nil ||
 		in.APIVersion != "admission.k8s.io/v1" || in.Kind != "AdmissionReview" {
@@ -159,7 +161,28 @@ func checkOnePass(t *testing.T, body, answer []byte) {
 	}
 	if got.Allowed != direct.Allowed || gotMsg != wantMsg || !bytes.Equal(got.Patch, patch) ||
 		!slices.Equal(got.Warnings, direct.Warnings) {
-		t.Fatalf("over HTTP: allowed %t %q patch %s warnings %q\nwith the object raw: allowed %t %q patch %s warnings %q",
+		t.Fatalf("over HTTP: allowed %t %q patch %s warnings %q\ncalled directly: allowed %t %q patch %s warnings %q",
 			got.Allowed, gotMsg, got.Patch, got.Warnings, direct.Allowed, wantMsg, patch, direct.Warnings)
 	}
+}
+
+// checkReviewPatchEffect checks the patch of an allowed Deployment answer by
+// its effect (checkPatchEffect) on the object sent.
+func checkReviewPatchEffect(t *testing.T, body, answer []byte) {
+	var in, out admissionv1.AdmissionReview
+	if err := json.Unmarshal(answer, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Response == nil || !out.Response.Allowed || len(out.Response.Patch) == 0 {
+		return
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in); err != nil || in.Request == nil {
+		t.Fatalf("patched a review that does not decode (%v): %s", err, body)
+	}
+	raw := in.Request.Object.Raw
+	want, ok := mutatedJSON(t, raw, patches.Policy{})
+	if !ok {
+		t.Fatalf("patched an object patches.Apply refuses: %s", raw)
+	}
+	checkPatchEffect(t, raw, out.Response.Patch, want)
 }

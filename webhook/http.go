@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -42,11 +40,7 @@ type HTTPHandler struct {
 	resource string
 	hook     *admission.Webhook
 	metrics  *Metrics
-	duration prometheus.Observer
 	log      logr.Logger
-	// objects decodes a review together with its object, if the handler
-	// takes it so.
-	objects objectDecoder
 	// Timeout replaces RequestTimeout when positive.
 	Timeout time.Duration
 }
@@ -56,24 +50,12 @@ var _ http.Handler = (*HTTPHandler)(nil)
 // NewHTTPHandler returns the HTTP handler of the webhook entry for resource
 // (ResourceDeployments or ResourceScale). m may be nil: nothing is recorded.
 func NewHTTPHandler(resource string, h admission.Handler, m *Metrics) *HTTPHandler {
-	s := &HTTPHandler{
+	return &HTTPHandler{
 		resource: resource,
 		hook:     &admission.Webhook{Handler: h, LogConstructor: requestLogger},
 		metrics:  m,
-		duration: m.durationObserver(resource),
 		log:      logf.Log.WithName("admission"),
 	}
-	s.objects, _ = h.(objectDecoder)
-	return s
-}
-
-// objectDecoder is implemented by an admission handler that takes its
-// request's object decoded together with the review, in one pass (the
-// Deployment handler: see deploymentReview). decodeWithObject returns the
-// review and the object to put in the request's RawExtension.Object, or ok
-// false to have the review decoded with its object raw.
-type objectDecoder interface {
-	decodeWithObject(body []byte) (ar *admissionv1.AdmissionReview, obj runtime.Object, ok bool)
 }
 
 // fault is a request refused before it reached a handler.
@@ -85,17 +67,13 @@ type fault struct {
 
 // ServeHTTP implements http.Handler.
 func (s *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.duration != nil {
-		start := time.Now()
-		defer func() { s.duration.Observe(time.Since(start).Seconds()) }()
-	}
 	timeout := s.timeout()
 	body, f := readBody(w, r, timeout)
 	if f != nil {
 		s.reject(w, r, f)
 		return
 	}
-	ar, obj, f := s.decodeReview(body)
+	ar, f := decodeReview(body)
 	if f != nil && f.status != http.StatusOK {
 		s.reject(w, r, f)
 		return
@@ -110,9 +88,6 @@ func (s *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	o := &outcome{}
 	req := admission.Request{AdmissionRequest: *ar.Request}
-	if obj != nil {
-		req.Object = runtime.RawExtension{Object: obj}
-	}
 	resp := s.hook.Handle(withOutcome(ctx, o), req)
 	o.classify(&resp)
 	s.metrics.count(s.resource, req.Operation, *o)
@@ -188,31 +163,12 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 	}
 }
 
-// decodeReview decodes an admission.k8s.io/v1 AdmissionReview with the API
-// server's decoder (case-sensitive field names). A body that is not JSON of
-// an object is an HTTP 400; a review of another version or kind, or without
-// a request, is a fault with status 200: it is answered with an error review.
-//
-// A handler that is an objectDecoder gets its object decoded with the
-// review, in one pass; other handlers get the object raw. A review whose
-// object does not decode so is decoded again with the object raw, and the
-// handler answers it as it answers any other (a Deployment that does not
-// decode is a 400).
-func (s *HTTPHandler) decodeReview(body []byte) (*admissionv1.AdmissionReview, runtime.Object, *fault) {
-	if s.objects != nil {
-		if ar, obj, ok := s.objects.decodeWithObject(body); ok {
-			if f := checkReview(ar); f != nil {
-				return ar, nil, f
-			}
-			return ar, obj, nil
-		}
-	}
-	ar, f := decodeRawReview(body)
-	return ar, nil, f
-}
-
-// decodeRawReview decodes an AdmissionReview, its objects left raw.
-func decodeRawReview(body []byte) (*admissionv1.AdmissionReview, *fault) {
+// decodeReview decodes an admission.k8s.io/v1 AdmissionReview, its objects
+// left raw, with the API server's decoder (case-sensitive field names). A
+// body that is not JSON of an object is an HTTP 400; a review of another
+// version or kind, or without a request, is a fault with status 200: it is
+// answered with an error review.
+func decodeReview(body []byte) (*admissionv1.AdmissionReview, *fault) {
 	ar := &admissionv1.AdmissionReview{}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, ar); err != nil {
 		return nil, &fault{http.StatusBadRequest, ReasonMalformed, fmt.Sprintf("decode AdmissionReview: %v", err)}

@@ -12,16 +12,18 @@ import (
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
-// Metric names. Both are served at /metrics of --metrics-bind-address.
+// Metric names, served at /metrics of --metrics-bind-address. Latencies are
+// controller-runtime's: LatencyMetric, by webhook path.
 const (
 	// MetricsPrefix starts the name of every metric of the webhook.
 	MetricsPrefix = "singleton_webhook_"
 	// AdmissionsMetric counts answered reviews by resource, operation, mode,
 	// outcome and reason.
 	AdmissionsMetric = MetricsPrefix + "admissions_total"
-	// DurationMetric is the latency histogram of answered reviews, from the
-	// first byte of the handler to the written answer, by resource.
-	DurationMetric = MetricsPrefix + "admission_duration_seconds"
+	// LatencyMetric is controller-runtime's latency histogram of the
+	// requests of a webhook server, by path (label webhook), from the first
+	// byte of the handler to the written answer.
+	LatencyMetric = "controller_runtime_webhook_latency_seconds"
 )
 
 // Values of the resource label: the webhook entry a request came through.
@@ -78,19 +80,11 @@ const modeNone = "none"
 // opUnknown is the operation label of a request that has none we know.
 const opUnknown = "unknown"
 
-// durationBuckets resolve the sub-millisecond answers of a healthy server and
-// still place a slow parent lookup: 50µs to 1s.
-var durationBuckets = []float64{
-	50e-6, 100e-6, 250e-6, 500e-6,
-	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1,
-}
-
-// Metrics records admission outcomes and latencies. Create it once with
+// Metrics records admission outcomes. Create it once with
 // NewMetrics and hand it to the HTTP handlers; a nil *Metrics records nothing
 // (the offline commands).
 type Metrics struct {
 	admissions *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
 
 	// counters caches one counter per label set, so the hot path is a map
 	// lookup instead of WithLabelValues' hashing and allocation.
@@ -111,27 +105,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: AdmissionsMetric,
 		Help: "Admission reviews answered, by webhook resource, operation, singleton mode, outcome and reason (skipped and errored only).",
 	}, []string{"resource", "operation", "mode", "outcome", "reason"})
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    DurationMetric,
-		Help:    "Seconds from receiving an admission request to writing its answer, by webhook resource.",
-		Buckets: durationBuckets,
-	}, []string{"resource"})
-	var err error
-	if admissions, err = register(reg, admissions); err != nil {
+	admissions, err := register(reg, admissions)
+	if err != nil {
 		return nil, err
 	}
-	if duration, err = register(reg, duration); err != nil {
-		return nil, err
-	}
-	m := &Metrics{admissions: admissions, duration: duration, counters: map[admissionLabels]prometheus.Counter{}}
+	m := &Metrics{admissions: admissions, counters: map[admissionLabels]prometheus.Counter{}}
 	for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update} {
 		for _, o := range []string{OutcomeMutated, OutcomeUnchanged, OutcomeDenied} {
 			m.counter(admissionLabels{ResourceDeployments, string(op), string(patches.ModeReplicas), o, ""})
 		}
 		m.counter(admissionLabels{ResourceDeployments, string(op), modeNone, OutcomeSkipped, ReasonNotSingleton})
 	}
-	m.duration.WithLabelValues(ResourceDeployments)
-	m.duration.WithLabelValues(ResourceScale)
 	return m, nil
 }
 
@@ -166,14 +150,6 @@ func (m *Metrics) counter(l admissionLabels) prometheus.Counter {
 		m.counters[l] = c
 	}
 	return c
-}
-
-// durationObserver returns the latency histogram of a resource; nil when m is.
-func (m *Metrics) durationObserver(resource string) prometheus.Observer {
-	if m == nil {
-		return nil
-	}
-	return m.duration.WithLabelValues(resource)
 }
 
 // count records one answered review.

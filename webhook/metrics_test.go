@@ -59,49 +59,6 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 	if got := admissionCounts(t, reg); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("counters:\n%s\nwant:\n%s", formatCounts(got), formatCounts(want))
 	}
-	if n := histogramCount(t, reg, ResourceDeployments); n != 9 {
-		t.Errorf("%d deployments latencies observed, want 9", n)
-	}
-	if n := histogramCount(t, reg, ResourceScale); n != 3 {
-		t.Errorf("%d deployments/scale latencies observed, want 3", n)
-	}
-}
-
-// histogramCount returns the number of observations of DurationMetric for a
-// resource.
-func histogramCount(t testing.TB, g prometheus.Gatherer, resource string) uint64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != DurationMetric {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == resource {
-				return m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
-	t.Fatalf("no %s series for %s", DurationMetric, resource)
-	return 0
-}
-
-func TestMetricsResolveSubMillisecondLatencies(t *testing.T) {
-	if durationBuckets[0] > 100e-6 {
-		t.Errorf("first bucket %v s; sub-millisecond answers need buckets below 100µs", durationBuckets[0])
-	}
-	below := 0
-	for _, b := range durationBuckets {
-		if b < 1e-3 {
-			below++
-		}
-	}
-	if below < 3 {
-		t.Errorf("%d buckets below 1ms, want at least 3", below)
-	}
 }
 
 func TestMetricsStartAtZeroForTheUsualSeries(t *testing.T) {

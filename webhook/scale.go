@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -11,6 +10,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -50,8 +50,10 @@ func (h *Scales) Handle(ctx context.Context, req admission.Request) admission.Re
 		markSkipped(ctx, ReasonKind)
 		return admission.Allowed(fmt.Sprintf("%s %s/%s is not mutated", req.Kind.Kind, req.Resource.Resource, req.SubResource))
 	}
+	// Field names match case-sensitively, as the API server's decoder and
+	// the Deployment handler's do.
 	s := &autoscalingv1.Scale{}
-	if err := json.Unmarshal(req.Object.Raw, s); err != nil {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, s); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode scale: %w", err))
 	}
 	if s.Spec.Replicas <= 1 {

@@ -146,6 +146,11 @@ func TestScalesLeaveOtherRequestsAlone(t *testing.T) {
 			r.Kind = metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
 			return r
 		},
+		// The API server's decoder matches field names case-sensitively:
+		// it would read no replicas here, and neither does the handler.
+		"replicas under keys in another case": func() admissionv1.AdmissionRequest {
+			return scaleRequest("default", "web", []byte(`{"Spec":{"Replicas":5}}`)).AdmissionRequest
+		},
 	}
 	for name, req := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -59,19 +59,30 @@ func TestServeMetricsScrape(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("admission counters\n got %v\nwant %v", got, want)
 	}
-	var observed uint64
-	for _, m := range families[webhook.DurationMetric].GetMetric() {
-		observed += m.GetHistogram().GetSampleCount()
+	// Latencies are controller-runtime's, by path.
+	observed := latencies(families, webhook.DeploymentPath) - latencies(before, webhook.DeploymentPath)
+	if observed != 5 {
+		t.Errorf("%d latencies observed at %s, want 5", observed, webhook.DeploymentPath)
 	}
-	for _, m := range before[webhook.DurationMetric].GetMetric() {
-		observed -= m.GetHistogram().GetSampleCount()
-	}
-	if observed != 6 {
-		t.Errorf("%d latencies observed, want 6", observed)
+	if observed := latencies(families, webhook.ScalePath) - latencies(before, webhook.ScalePath); observed != 1 {
+		t.Errorf("%d latencies observed at %s, want 1", observed, webhook.ScalePath)
 	}
 	if _, ok := families["controller_runtime_webhook_requests_total"]; !ok {
 		t.Error("controller-runtime's webhook request metrics are not served alongside")
 	}
+}
+
+// latencies returns the number of requests webhook.LatencyMetric observed
+// at a webhook path.
+func latencies(families map[string]*dto.MetricFamily, path string) uint64 {
+	for _, m := range families[webhook.LatencyMetric].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "webhook" && l.GetValue() == path {
+				return m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return 0
 }
 
 // scrape returns the metric families served at addr/metrics.

@@ -8,16 +8,20 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/cache"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
 	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -40,7 +44,7 @@ const (
 // request's verb on its path as a non-resource URL (SubjectAccessReview),
 // else it gets 401 or 403. It is what controller-runtime's
 // filters.WithAuthenticationAndAuthorization does, with the same cache
-// lifetimes, on client-go alone: that filter links k8s.io/apiserver (and
+// lifetimes and retries, on client-go and apimachinery alone: that filter links k8s.io/apiserver (and
 // with it gRPC, OpenTelemetry and CEL), which nearly doubles the binary and
 // adds 15 MiB to the resident memory of an idle serve.
 func metricsAuth(c *rest.Config, hc *http.Client) (metricsserver.Filter, error) {
@@ -52,7 +56,7 @@ func metricsAuth(c *rest.Config, hc *http.Client) (metricsserver.Filter, error) 
 	if err != nil {
 		return nil, fmt.Errorf("metrics authorization: %w", err)
 	}
-	r := newReviewer(authn.TokenReviews(), authz.SubjectAccessReviews())
+	r := newReviewer(authn.TokenReviews(), authz.SubjectAccessReviews(), clock.RealClock{})
 	return r.filter, nil
 }
 
@@ -61,14 +65,20 @@ func metricsAuth(c *rest.Config, hc *http.Client) (metricsserver.Filter, error) 
 type reviewer struct {
 	tokens    authenticationclient.TokenReviewInterface
 	access    authorizationclient.SubjectAccessReviewInterface
-	users     ttlCache[*authenticationv1.UserInfo] // by token hash; nil: not authenticated
-	decisions ttlCache[bool]                       // by review spec
-	now       func() time.Time
+	users     *cache.LRUExpireCache // token hash → *authenticationv1.UserInfo; nil: not authenticated
+	decisions *cache.LRUExpireCache // review spec → allowed
+	backoff   wait.Backoff
 }
 
-func newReviewer(tokens authenticationclient.TokenReviewInterface, access authorizationclient.SubjectAccessReviewInterface) *reviewer {
-	return &reviewer{tokens: tokens, access: access, now: time.Now,
-		users: ttlCache[*authenticationv1.UserInfo]{max: reviewCacheSize}, decisions: ttlCache[bool]{max: reviewCacheSize}}
+func newReviewer(tokens authenticationclient.TokenReviewInterface, access authorizationclient.SubjectAccessReviewInterface, clock cache.Clock) *reviewer {
+	return &reviewer{tokens: tokens, access: access,
+		// A review that failed for a transient reason is retried within
+		// reviewTimeout, spaced as k8s.io/apiserver's
+		// DefaultAuthWebhookRetryBackoff, which controller-runtime's
+		// filter copies.
+		backoff:   wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5},
+		users:     cache.NewLRUExpireCacheWithClock(reviewCacheSize, clock),
+		decisions: cache.NewLRUExpireCacheWithClock(reviewCacheSize, clock)}
 }
 
 // filter implements metricsserver.Filter.
@@ -120,13 +130,15 @@ func bearerToken(req *http.Request) (string, bool) {
 func (r *reviewer) authenticate(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
 	sum := sha256.Sum256([]byte(token))
 	key := hex.EncodeToString(sum[:])
-	if user, ok := r.users.get(key, r.now()); ok {
-		return user, nil
+	if user, ok := r.users.Get(key); ok {
+		return user.(*authenticationv1.UserInfo), nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
-	defer cancel()
-	review, err := r.tokens.Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	var review *authenticationv1.TokenReview
+	err := r.retry(ctx, func(ctx context.Context) (err error) {
+		review, err = r.tokens.Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("review the token: %w", err)
 	}
@@ -134,7 +146,7 @@ func (r *reviewer) authenticate(ctx context.Context, token string) (*authenticat
 	if review.Status.Authenticated {
 		user = &review.Status.User
 	}
-	r.users.put(key, user, tokenCacheTTL, r.now())
+	r.users.Add(key, user, tokenCacheTTL)
 	return user, nil
 }
 
@@ -155,12 +167,14 @@ func (r *reviewer) authorize(ctx context.Context, user *authenticationv1.UserInf
 		return false, err
 	}
 	key := string(b)
-	if allowed, ok := r.decisions.get(key, r.now()); ok {
-		return allowed, nil
+	if allowed, ok := r.decisions.Get(key); ok {
+		return allowed.(bool), nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
-	defer cancel()
-	review, err := r.access.Create(ctx, &authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
+	var review *authorizationv1.SubjectAccessReview
+	err = r.retry(ctx, func(ctx context.Context) (err error) {
+		review, err = r.access.Create(ctx, &authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("review the access: %w", err)
 	}
@@ -169,49 +183,42 @@ func (r *reviewer) authorize(ctx context.Context, user *authenticationv1.UserInf
 	if allowed {
 		ttl = allowCacheTTL
 	}
-	r.decisions.put(key, allowed, ttl, r.now())
+	r.decisions.Add(key, allowed, ttl)
 	return allowed, nil
 }
 
-// ttlCache is a map whose entries expire, bounded to max entries: when
-// full, expired entries go, and if none has expired, all of them.
-type ttlCache[V any] struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]ttlEntry[V]
-}
-
-type ttlEntry[V any] struct {
-	v       V
-	expires time.Time
-}
-
-func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if !ok || !now.Before(e.expires) {
-		var zero V
-		return zero, false
-	}
-	return e.v, true
-}
-
-func (c *ttlCache[V]) put(key string, v V, ttl time.Duration, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]ttlEntry[V]{}
-	}
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		for k, e := range c.m {
-			if !now.Before(e.expires) {
-				delete(c.m, k)
-			}
+// retry calls review until it succeeds, fails for good, or reviewTimeout
+// has passed, backing off between calls: what k8s.io/apiserver's token and
+// authorization webhooks do (webhook.WithExponentialBackoff with
+// DefaultShouldRetry), on the errors they retry.
+func (r *reviewer) retry(ctx context.Context, review func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
+	defer cancel()
+	var last error
+	err := wait.ExponentialBackoffWithContext(ctx, r.backoff, func(ctx context.Context) (bool, error) {
+		last = review(ctx)
+		switch {
+		case last == nil:
+			return true, nil
+		case transient(last):
+			return false, nil
 		}
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
+		return false, last
+	})
+	if last != nil {
+		return last
 	}
-	c.m[key] = ttlEntry[V]{v: v, expires: now.Add(ttl)}
+	return err
+}
+
+// transient reports whether a failed review is worth another try: the
+// connection went away, or the API server asked for a retry (an internal
+// error, a timeout, too many requests, a Retry-After).
+func transient(err error) bool {
+	if utilnet.IsConnectionReset(err) || utilnet.IsHTTP2ConnectionLost(err) || apierrors.IsInternalError(err) ||
+		apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) {
+		return true
+	}
+	_, retry := apierrors.SuggestsClientDelay(err)
+	return retry
 }

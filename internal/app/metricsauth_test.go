@@ -10,9 +10,13 @@ import (
 	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // fakeReviews answers TokenReviews and SubjectAccessReviews as the API
@@ -22,7 +26,9 @@ type fakeReviews struct {
 	users              map[string]string // token → user name
 	allowed            map[string]bool   // user name → may get /metrics
 	fail               bool              // every review fails
+	failWith           []error           // the next reviews fail with these, one each
 	tokenN, accessN    int
+	clock              *testingclock.FakeClock
 	lastPath, lastVerb string
 }
 
@@ -31,8 +37,8 @@ func (f *fakeReviews) reviewer(t *testing.T) *reviewer {
 	cs := fake.NewClientset()
 	cs.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		f.tokenN++
-		if f.fail {
-			return true, nil, errors.New("the API server is away")
+		if err := f.failure(); err != nil {
+			return true, nil, err
 		}
 		tr := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
 		if name, ok := f.users[tr.Spec.Token]; ok {
@@ -45,8 +51,8 @@ func (f *fakeReviews) reviewer(t *testing.T) *reviewer {
 	})
 	cs.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		f.accessN++
-		if f.fail {
-			return true, nil, errors.New("the API server is away")
+		if err := f.failure(); err != nil {
+			return true, nil, err
 		}
 		sar := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
 		f.lastPath, f.lastVerb = sar.Spec.NonResourceAttributes.Path, sar.Spec.NonResourceAttributes.Verb
@@ -54,7 +60,23 @@ func (f *fakeReviews) reviewer(t *testing.T) *reviewer {
 			sar.Spec.NonResourceAttributes.Verb == "get"
 		return true, sar, nil
 	})
-	return newReviewer(cs.AuthenticationV1().TokenReviews(), cs.AuthorizationV1().SubjectAccessReviews())
+	f.clock = testingclock.NewFakeClock(time.Unix(1_000_000, 0))
+	r := newReviewer(cs.AuthenticationV1().TokenReviews(), cs.AuthorizationV1().SubjectAccessReviews(), f.clock)
+	r.backoff.Duration = time.Millisecond
+	return r
+}
+
+// failure is the error of the next review, if it fails.
+func (f *fakeReviews) failure() error {
+	if len(f.failWith) > 0 {
+		err := f.failWith[0]
+		f.failWith = f.failWith[1:]
+		return err
+	}
+	if f.fail {
+		return errors.New("the API server is away")
+	}
+	return nil
 }
 
 // scrapeWith sends GET path through the filter with the Authorization
@@ -116,8 +138,6 @@ func TestMetricsAuthRemembersReviews(t *testing.T) {
 	f := &fakeReviews{users: map[string]string{"reader-token": "reader", "stranger-token": "stranger"},
 		allowed: map[string]bool{"reader": true}}
 	r := f.reviewer(t)
-	now := time.Unix(1_000_000, 0)
-	r.now = func() time.Time { return now }
 	for range 3 {
 		if code, _ := scrapeWith(t, r, "/metrics", "Bearer reader-token"); code != http.StatusOK {
 			t.Fatalf("HTTP %d, want 200", code)
@@ -126,7 +146,7 @@ func TestMetricsAuthRemembersReviews(t *testing.T) {
 	if f.tokenN != 1 || f.accessN != 1 {
 		t.Fatalf("3 scrapes made %d token and %d access reviews, want 1 and 1", f.tokenN, f.accessN)
 	}
-	now = now.Add(tokenCacheTTL)
+	f.clock.Step(tokenCacheTTL + time.Nanosecond)
 	scrapeWith(t, r, "/metrics", "Bearer reader-token")
 	if f.tokenN != 2 || f.accessN != 1 {
 		t.Errorf("after %s: %d token and %d access reviews, want 2 and 1 (the allow lasts %s)", tokenCacheTTL, f.tokenN, f.accessN, allowCacheTTL)
@@ -137,7 +157,7 @@ func TestMetricsAuthRemembersReviews(t *testing.T) {
 	if f.accessN != 2 {
 		t.Fatalf("%d access reviews, want 2", f.accessN)
 	}
-	now = now.Add(denyCacheTTL)
+	f.clock.Step(denyCacheTTL + time.Nanosecond)
 	if code, _ := scrapeWith(t, r, "/metrics", "Bearer stranger-token"); code != http.StatusForbidden || f.accessN != 3 {
 		t.Errorf("after %s: HTTP %d and %d access reviews, want 403 and 3", denyCacheTTL, code, f.accessN)
 	}
@@ -155,25 +175,43 @@ func TestMetricsAuthFailsClosedWhenTheAPIServerFails(t *testing.T) {
 		t.Errorf("after the API server came back: HTTP %d, want 200", code)
 	}
 	f.fail = true
-	r.decisions = ttlCache[bool]{max: reviewCacheSize}
+	r.decisions = cache.NewLRUExpireCache(reviewCacheSize)
 	if code, served := scrapeWith(t, r, "/metrics", "Bearer reader-token"); code != http.StatusInternalServerError || served {
 		t.Errorf("access review failing: HTTP %d, served %t; want 500, not served", code, served)
 	}
 }
 
-func TestTTLCacheStaysBounded(t *testing.T) {
-	c := ttlCache[int]{max: 3}
-	now := time.Unix(0, 0)
-	for i, k := range []string{"a", "b", "c"} {
-		c.put(k, i, time.Duration(i+1)*time.Second, now)
+func TestMetricsAuthRetriesWhatUpstreamRetries(t *testing.T) {
+	busy := apierrors.NewTooManyRequests("slow down", 1)
+	internal := apierrors.NewInternalError(errors.New("etcd leader changed"))
+	tests := map[string]struct {
+		failWith     []error
+		want, tokenN int
+	}{
+		"too many requests, then an answer":       {failWith: []error{busy}, want: http.StatusOK, tokenN: 2},
+		"an internal error twice, then an answer": {failWith: []error{internal, internal}, want: http.StatusOK, tokenN: 3},
+		"a timeout, then an answer":               {failWith: []error{apierrors.NewTimeoutError("slow", 0)}, want: http.StatusOK, tokenN: 2},
+		"a refusal is not retried": {failWith: []error{apierrors.NewForbidden(schema.GroupResource{
+			Group: "authentication.k8s.io", Resource: "tokenreviews"}, "", errors.New("no"))},
+			want: http.StatusInternalServerError, tokenN: 1},
+		"transient failures past the last step": {failWith: []error{busy, busy, busy, busy, busy, busy},
+			want: http.StatusInternalServerError, tokenN: 5},
 	}
-	now = now.Add(1500 * time.Millisecond) // "a" has expired
-	c.put("d", 3, time.Minute, now)
-	if _, ok := c.get("a", now); ok || len(c.m) != 3 {
-		t.Fatalf("after an expired entry made room: %d entries, a present %t; want 3, absent", len(c.m), ok)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeReviews{users: map[string]string{"reader-token": "reader"}, allowed: map[string]bool{"reader": true},
+				failWith: tc.failWith}
+			if code, _ := scrapeWith(t, f.reviewer(t), "/metrics", "Bearer reader-token"); code != tc.want || f.tokenN != tc.tokenN {
+				t.Errorf("HTTP %d after %d token reviews, want %d after %d", code, f.tokenN, tc.want, tc.tokenN)
+			}
+		})
 	}
-	c.put("e", 4, time.Minute, now) // nothing expired: everything goes
-	if v, ok := c.get("e", now); !ok || v != 4 || len(c.m) != 1 {
-		t.Errorf("full with nothing expired: %d entries, e = %d (%t); want 1 entry, e = 4", len(c.m), v, ok)
-	}
+	t.Run("an access review is retried too", func(t *testing.T) {
+		// The token review answers (nil), the access review fails once.
+		f := &fakeReviews{users: map[string]string{"reader-token": "reader"}, allowed: map[string]bool{"reader": true},
+			failWith: []error{nil, internal}}
+		if code, _ := scrapeWith(t, f.reviewer(t), "/metrics", "Bearer reader-token"); code != http.StatusOK || f.tokenN != 1 || f.accessN != 2 {
+			t.Errorf("HTTP %d after %d token and %d access reviews, want 200 after 1 and 2", code, f.tokenN, f.accessN)
+		}
+	})
 }

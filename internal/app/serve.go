@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/singleton-webhook/singleton-webhook/certs"
@@ -146,6 +147,9 @@ func (f *serveFlags) config() (*ServeConfig, error) {
 	if scope, err = scope.WithOptOut(f.optOut); err != nil {
 		return nil, usageError("--namespace-opt-out: %v", err)
 	}
+	if f.standalone {
+		ctrls = nil // no cluster to control
+	}
 	cfg := &ServeConfig{
 		WebhookPort: f.webhookPort, TLS: webhook.TLSOptions{MinVersion: v, EnableHTTP2: f.enableHTTP2},
 		ProbeAddress: f.probeAddress, MetricsAddress: f.metricsAddress, MetricsSecure: f.metricsSecure,
@@ -202,6 +206,23 @@ func (f *serveFlags) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
+// cluster returns the client configuration the manager runs with, and how
+// it changes the manager's options. Standalone, it is an empty rest.Config,
+// as cert-manager's webhook runs its manager: the servers, probes and
+// shutdown need no cluster, and nothing asks one anything; the cache is left
+// without options, as those for the controllers' objects would ask an API
+// server how to map their types.
+func (f *serveFlags) cluster(c *ServeConfig) (*rest.Config, []func(*ctrl.Options), error) {
+	if c.Standalone {
+		return &rest.Config{}, []func(*ctrl.Options){func(o *ctrl.Options) { o.Cache = cache.Options{} }}, nil
+	}
+	rc, err := f.restConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	return rc, nil, nil
+}
+
 // Serve runs `singleton-webhook serve`: the admission server and, unless
 // --standalone, the controllers.
 func Serve(ctx context.Context, version string, args []string, stderr io.Writer) error {
@@ -215,19 +236,29 @@ func Serve(ctx context.Context, version string, args []string, stderr io.Writer)
 			return fmt.Errorf("write CA bundle: %w", err)
 		}
 	}
-	if cfg.Standalone {
-		return runStandalone(ctx, cfg)
-	}
-	rc, err := f.restConfig()
+	rc, opts, err := f.cluster(cfg)
 	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
+		return err
 	}
-	mgr, err := NewManager(rc, cfg)
+	mgr, err := NewManager(rc, cfg, opts...)
 	if err != nil {
 		return err
 	}
 	if err := Setup(mgr, mgr.GetWebhookServer(), cfg); err != nil {
 		return err
 	}
-	return mgr.Start(ctx)
+	return shutdownError(ctx, mgr.Start(ctx), cfg)
+}
+
+// shutdownError names what a shutdown that outlasted the grace period cut
+// short; other errors of the manager pass through.
+func shutdownError(ctx context.Context, err error, c *ServeConfig) error {
+	if ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	what := "in-flight reviews and controllers"
+	if c.Standalone {
+		what = "in-flight reviews"
+	}
+	return fmt.Errorf("shut down: %s did not finish within the grace period of %s", what, c.GracefulShutdown)
 }

@@ -44,8 +44,9 @@ type ServeConfig struct {
 	// GracefulShutdown bounds how long in-flight reviews and controllers
 	// get to finish once the context is done.
 	GracefulShutdown time.Duration
-	// Standalone serves admission without a cluster: no manager, no
-	// controllers, Scales not checked.
+	// Standalone serves admission without a cluster: the manager runs on
+	// an empty rest.Config, with no controllers and no cache in use, and
+	// Scales are not checked.
 	Standalone bool
 	// LeaderElection elects one replica to run the controllers, with a
 	// Lease in LeaderElectionNamespace (empty: the Pod's namespace).
@@ -150,7 +151,8 @@ func newWebhookServer(c *ServeConfig) ctrlwebhook.Server {
 
 // Setup adds to mgr everything serve runs: the certificate source, the
 // admission handlers on srv (the manager's webhook server, or a wrapper of
-// it) with their metrics, the controllers of c, and the probes.
+// it) with their metrics, the controllers of c, and the probes, readiness
+// from srv, the server that serves the handlers.
 func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 	if err := mgr.Add(c.Cert); err != nil {
 		return fmt.Errorf("add serving certificate: %w", err)
@@ -159,7 +161,11 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	handlers := webhook.NewHandlers(c.Policy, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader()))
+	var parent webhook.ParentLookup
+	if !c.Standalone {
+		parent = webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())
+	}
+	handlers := webhook.NewHandlers(c.Policy, parent)
 	handlers.Metrics = metrics
 	handlers.Register(srv)
 	for _, ctl := range controllerSetups {
@@ -173,7 +179,7 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add healthz check: %w", err)
 	}
-	for name, check := range readyChecks(mgr.GetWebhookServer(), c.Cert) {
+	for name, check := range readyChecks(srv, c.Cert) {
 		if err := mgr.AddReadyzCheck(name, check); err != nil {
 			return fmt.Errorf("add readyz check: %w", err)
 		}
