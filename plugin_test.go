@@ -13,8 +13,8 @@ func TestPluginAnswersOnlyTheReadOnlyCommands(t *testing.T) {
 		err    string
 		stdout string
 	}{
-		"version":                  {[]string{"version"}, "", "dev\n"},
-		"help lists status, check": {[]string{"help"}, "", "kubectl singleton status [NAME]"},
+		"version":                       {[]string{"version"}, "", "dev\n"},
+		"help lists status, check":      {[]string{"help"}, "", "kubectl singleton status [NAME]"},
 		"serve is not a plugin command": {[]string{"serve"}, `unknown command "serve"`, ""},
 		"no command":                    {nil, "no command given", ""},
 	} {
