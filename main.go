@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.Review(ctx, version, rest, stdin, stdout, stderr)
 	case "status":
 		return app.Status(ctx, rest, stdout, stderr, nil)
+	case "check":
+		return app.Check(ctx, rest, stdout, stderr, nil)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil

@@ -79,3 +79,26 @@ func TestPluginName(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckBadInputIsOneClearLine(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"a negative wait":          {[]string{"--wait", "-1s"}, "--wait -1s: want a positive duration"},
+		"an argument":              {[]string{"app"}, `check: unexpected argument "app"`},
+		"no kubeconfig anywhere":   {nil, "no kubeconfig found: pass --kubeconfig FILE, set $KUBECONFIG, or run in a Pod"},
+		"an unknown output format": {[]string{"-o", "table"}, `-o "table": want wide, json or yaml`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("HOME", t.TempDir())
+			t.Setenv("KUBECONFIG", "")
+			t.Setenv("KUBERNETES_SERVICE_HOST", "")
+			var stdout, stderr bytes.Buffer
+			err := Check(context.Background(), tc.args, &stdout, &stderr, nil)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %q\n want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -96,7 +96,12 @@ func (s *Snapshot) unread(resource, ns string, err error) {
 // answer covers those and is partial. Only a failure that leaves nothing
 // to show (the API server unreachable, no namespace readable) is an error.
 func Read(ctx context.Context, cs kubernetes.Interface, scope Scope) (*Snapshot, error) {
-	s := &Snapshot{Now: time.Now()}
+	return readAt(ctx, cs, scope, time.Now())
+}
+
+// readAt is Read with the snapshot's time given.
+func readAt(ctx context.Context, cs kubernetes.Interface, scope Scope, now time.Time) (*Snapshot, error) {
+	s := &Snapshot{Now: now}
 	ns := scope.Namespace
 	if scope.AllNamespaces {
 		ns = metav1.NamespaceAll

@@ -81,7 +81,8 @@ type LeaseState struct {
 	// Epoch is the fencing token the sidecars give the app (elector.Epoch).
 	Epoch int64 `json:"epoch"`
 	// ValidUntil is renewTime + leaseDurationSeconds: until then no
-	// standby may take over. Valid says whether that is still ahead.
+	// standby may take over. Valid says whether that is still ahead and
+	// the Lease has a holder.
 	ValidUntil *time.Time `json:"validUntil"`
 	Valid      bool       `json:"valid"`
 	// DurationSeconds is the Lease's leaseDurationSeconds.
@@ -290,9 +291,9 @@ func leaseState(s *Snapshot, d *appsv1.Deployment) *LeaseState {
 	if l.Spec.LeaseDurationSeconds != nil {
 		ls.DurationSeconds = *l.Spec.LeaseDurationSeconds
 	}
-	if l.Spec.RenewTime != nil && ls.Holder != "" {
+	if l.Spec.RenewTime != nil {
 		until := l.Spec.RenewTime.Add(time.Duration(ls.DurationSeconds) * time.Second).UTC()
-		ls.ValidUntil, ls.Valid = &until, s.Now.Before(until)
+		ls.ValidUntil, ls.Valid = &until, ls.Holder != "" && s.Now.Before(until)
 	}
 	return ls
 }
