@@ -28,6 +28,15 @@ help: ## Show the targets.
 build: ## Build bin/singleton-webhook.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/singleton-webhook .
 
+# PREFIX is a directory on $PATH where install-plugin links the plugin.
+PREFIX ?= $(HOME)/.local/bin
+
+.PHONY: install-plugin
+install-plugin: build ## Link bin/singleton-webhook as kubectl-singleton into PREFIX (default ~/.local/bin): `kubectl singleton status|check`.
+	mkdir -p $(PREFIX)
+	ln -sf $(BIN)/singleton-webhook $(PREFIX)/kubectl-singleton
+	@echo "kubectl singleton: $(PREFIX)/kubectl-singleton -> $(BIN)/singleton-webhook (PREFIX must be on PATH)"
+
 .PHONY: controlplane
 controlplane: kwok ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok from Go modules into bin/k8s (cached).
 	hack/controlplane/build.sh $(K8S_BIN)
