@@ -70,7 +70,8 @@ type Install struct {
 	LeaderLease string
 	// ProbeNamespace is where the dry-run probe Deployment is created.
 	ProbeNamespace string
-	// CertMinRemaining: a served certificate ending sooner is a finding.
+	// CertMinRemaining: a served certificate ending sooner, or within the
+	// last third of its lifetime if that is shorter, is a finding.
 	CertMinRemaining time.Duration
 }
 

@@ -91,7 +91,8 @@ func TestCheckOnARealAPIServer(t *testing.T) {
 				_, err := apps.Deployments("opted-out").Create(ctx, singleton("opted-out", "cron", patches.ModeReplicas), metav1.CreateOptions{})
 				return err
 			})
-			return func() { _ = env.Clientset.CoreV1().Namespaces().Delete(ctx, "opted-out", metav1.DeleteOptions{}) }
+			// envtest runs no namespace controller: the Deployment goes alone.
+			return func() { _ = apps.Deployments("opted-out").Delete(ctx, "cron", metav1.DeleteOptions{}) }
 		}, "SW208 deployment/opted-out/cron"},
 		"the caBundle replaced with another CA": {func(t *testing.T) func() {
 			other, err := certs.NewSelfSigned([]string{"127.0.0.1"})

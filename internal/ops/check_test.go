@@ -3,8 +3,16 @@ package ops
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -34,7 +42,33 @@ func serveTLS(t *testing.T) (string, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: ss.GetCertificate, MinVersion: tls.VersionTLS12})
+	return serveCert(t, &ss.Certificate), ss.CAPEM
+}
+
+// endingCert is a self-signed certificate for 127.0.0.1 that lived 23
+// hours and has one left, and its PEM (its own CA).
+func endingCert(t *testing.T) (*tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ending"},
+		NotBefore: time.Now().Add(-23 * time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// serveCert serves cert on loopback until the test ends and returns the
+// webhook URL there.
+func serveCert(t *testing.T, cert *tls.Certificate) string {
+	t.Helper()
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +83,7 @@ func serveTLS(t *testing.T) (string, []byte) {
 			c.Close()
 		}
 	}()
-	return "https://" + l.Addr().String() + "/mutate-apps-v1-deployment", ss.CAPEM
+	return "https://" + l.Addr().String() + "/mutate-apps-v1-deployment"
 }
 
 // webhookConfig is the install's configuration pointing at url.
@@ -105,6 +139,8 @@ func TestCheckInstall(t *testing.T) {
 	}
 	stale := lease("singleton-system", "singleton-webhook.singleton.dev", "webhook-1", -time.Hour, false)
 	dead := "https://127.0.0.1:1/mutate-apps-v1-deployment"
+	ending, endingCA := endingCert(t)
+	endingURL := serveCert(t, ending)
 	for name, tc := range map[string]struct {
 		objs []runtime.Object
 		in   func(*Install)
@@ -114,7 +150,7 @@ func TestCheckInstall(t *testing.T) {
 		"no webhook configuration":                             {want: "SW101 mutatingwebhookconfiguration/singleton-webhook"},
 		"a caBundle of another CA":                             {objs: []runtime.Object{webhookConfig(url, otherCA)}, want: "SW102 mutatingwebhookconfiguration/singleton-webhook"},
 		"nobody at the webhook's URL":                          {objs: []runtime.Object{webhookConfig(dead, ca)}, want: "SW103 mutatingwebhookconfiguration/singleton-webhook"},
-		"a served certificate ending sooner than the minimum":  {objs: []runtime.Object{webhookConfig(url, ca)}, in: func(i *Install) { i.CertMinRemaining = 1e6 * time.Hour }, want: "SW106 mutatingwebhookconfiguration/singleton-webhook"},
+		"a served certificate in the last third of its life":   {objs: []runtime.Object{webhookConfig(endingURL, endingCA)}, want: "SW106 mutatingwebhookconfiguration/singleton-webhook"},
 		"a controllers' Lease not renewed for an hour":         {objs: []runtime.Object{webhookConfig(url, ca), stale}, want: "SW107 lease/singleton-system/singleton-webhook.singleton.dev"},
 		"a singleton in an opted-out namespace":                {objs: []runtime.Object{webhookConfig(url, ca), ns("legacy", map[string]string{"singleton.dev/webhook": "disabled"}), deployment("legacy", "cron", patches.ModeReplicas, false)}, want: "SW208 deployment/legacy/cron"},
 		"a singleton in a namespace where the webhook applies": {objs: []runtime.Object{webhookConfig(url, ca), ns("shop", nil), deployment("shop", "cart", patches.ModeReplicas, true)}},

@@ -242,7 +242,11 @@ func (c *installCheck) checkServedCert(ctx context.Context, w *admissionregistra
 			"the caBundle of entry %s does not verify the certificate served at %s (%v): the API server refuses every singleton write", w.Name, addr, err)
 		return false
 	}
-	if left := time.Until(leaf.NotAfter); left < c.in.CertMinRemaining {
+	// A short-lived certificate (a local self-signed one lives a week) is
+	// judged against a third of its lifetime: cert-manager renews at two
+	// thirds by default.
+	limit := min(c.in.CertMinRemaining, leaf.NotAfter.Sub(leaf.NotBefore)/3)
+	if left := time.Until(leaf.NotAfter); left < limit {
 		c.result.add(CodeServingCertExpiring, SeverityWarning, obj,
 			fmt.Sprintf("cmctl renew -n %s %s-serving  # or delete its Secret; then check cert-manager's logs", c.in.Namespace, c.in.Deployment),
 			"the served certificate ends in %s (%s): cert-manager should have renewed it", roundMinutes(left), leaf.NotAfter.UTC().Format(time.RFC3339))

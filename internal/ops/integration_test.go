@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -218,6 +219,64 @@ func mustCreate(t *testing.T, fns ...func() error) {
 	for _, f := range fns {
 		if err := f(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestStatusCommandOnARealAPIServer runs `status` on singletons the webhook
+// admitted (and one it did not), with Pods and a Lease as the controllers
+// and the sidecar leave them.
+func TestStatusCommandOnARealAPIServer(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	env.StartWebhook(t, testenv.WebhookOptions{})
+	ctx := ctxFor(t, 2*time.Minute)
+	createNamespace(t, env.Clientset, "shop", nil)
+	apps, pods := env.Clientset.AppsV1().Deployments("shop"), env.Clientset.CoreV1().Pods("shop")
+	pod := func(name string, gated bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{patches.LabelDeployment: strings.Split(name, "-")[0]}},
+			Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
+		if gated {
+			p.Spec.NodeName = ""
+			p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: patches.GateOneAtATime}}
+		}
+		return p
+	}
+	now := metav1.NewMicroTime(time.Now())
+	mustCreate(t, func() error {
+		_, err := apps.Create(ctx, singleton("shop", "cart", patches.ModeReplicas), metav1.CreateOptions{})
+		return err
+	}, func() error {
+		_, err := apps.Create(ctx, singleton("shop", "billing", patches.ModeElection), metav1.CreateOptions{})
+		return err
+	}, func() error { _, err := pods.Create(ctx, pod("cart-1", false), metav1.CreateOptions{}); return err },
+		func() error { _, err := pods.Create(ctx, pod("cart-2", true), metav1.CreateOptions{}); return err },
+		func() error { _, err := pods.Create(ctx, pod("billing-1", false), metav1.CreateOptions{}); return err },
+		func() error { _, err := pods.Create(ctx, pod("billing-2", false), metav1.CreateOptions{}); return err },
+		func() error {
+			// The election controller makes the Lease; the sidecar of
+			// billing-1 would take it.
+			leases := env.Clientset.CoordinationV1().Leases("shop")
+			return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				l, err := leases.Get(ctx, "billing", metav1.GetOptions{})
+				if err != nil {
+					return false, nil
+				}
+				l.Spec = coordinationv1.LeaseSpec{HolderIdentity: ptr.To("billing-1"), LeaseDurationSeconds: ptr.To(int32(15)), AcquireTime: &now, RenewTime: &now}
+				_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+				return err == nil, nil
+			})
+		})
+	var stdout, stderr bytes.Buffer
+	for _, args := range [][]string{{"-n", "shop"}, {"-A", "-o", "wide"}} {
+		stdout.Reset()
+		if err := app.Status(ctx, append([]string{"--kubeconfig", env.Kubeconfig}, args...), &stdout, &stderr, nil); err != nil {
+			t.Fatalf("status %v: %v\n%s", args, err, stderr.String())
+		}
+		t.Logf("status %s:\n%s", strings.Join(args, " "), stdout.String())
+	}
+	for _, want := range []string{"cart-2 for cart-1 (running) since", "billing-1 (epoch", "shop        cart      replicas   mutate        yes"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("status -A -o wide lacks %q", want)
 		}
 	}
 }
