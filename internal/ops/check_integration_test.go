@@ -128,7 +128,10 @@ func TestCheckOnARealAPIServer(t *testing.T) {
 			}
 			old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
 			l.Spec.HolderIdentity, l.Spec.RenewTime, l.Spec.LeaseDurationSeconds = ptr.To(""), &old, ptr.To(int32(15))
-			mustCreate(t, func() error { _, err := env.Clientset.CoordinationV1().Leases("default").Update(ctx, l, metav1.UpdateOptions{}); return err })
+			mustCreate(t, func() error {
+				_, err := env.Clientset.CoordinationV1().Leases("default").Update(ctx, l, metav1.UpdateOptions{})
+				return err
+			})
 			return func() {
 				_ = apps.Deployments("default").Delete(ctx, "leaderless", metav1.DeleteOptions{})
 				_ = env.Clientset.CoreV1().Pods("default").Delete(ctx, "leaderless-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
