@@ -61,10 +61,11 @@ test-integration: controlplane build helm ## Tests against a real control plane 
 	go test -tags integration -count=1 -timeout 20m ./...
 
 .PHONY: test-chart
-test-chart: helm controlplane ## helm lint and helm template of the chart; its equivalence with manifests/ and its value checks.
+test-chart: helm controlplane ## helm lint and helm template of the chart; its equivalence with manifests/ and its value checks; its alerts and dashboard through Prometheus's rule loader and PromQL parser (hack/promql).
 	$(HELM) lint --strict $(CHART)
 	$(HELM) template singleton-webhook $(CHART) --namespace singleton-system >/dev/null
 	go test -tags integration -count=1 -run 'Chart' ./test/install/
+	cd hack/promql && go test -count=1 ./...
 
 .PHONY: helm
 helm: ## Build helm from its pinned Go module into bin/tools (cached).

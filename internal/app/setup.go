@@ -155,6 +155,9 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := registerOpsMetrics(crmetrics.Registry, c.Cert, mgr.GetAPIReader()); err != nil {
+		return err
+	}
 	handlers := webhook.NewHandlers(c.Policy, webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader()))
 	handlers.Metrics = metrics
 	handlers.Register(srv)
