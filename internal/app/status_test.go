@@ -10,11 +10,11 @@ import (
 )
 
 // runStatus runs `status args` and returns the error and what it printed.
-func runStatus(t *testing.T, args ...string) (error, string, string) {
+func runStatus(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := Status(context.Background(), args, &stdout, &stderr, nil)
-	return err, stdout.String(), stderr.String()
+	var out, errOut bytes.Buffer
+	err = Status(context.Background(), args, &out, &errOut, nil)
+	return out.String(), errOut.String(), err
 }
 
 func TestStatusBadInputIsOneClearLine(t *testing.T) {
@@ -46,7 +46,7 @@ current-context: c
 			t.Setenv("HOME", t.TempDir())
 			t.Setenv("KUBECONFIG", "")
 			t.Setenv("KUBERNETES_SERVICE_HOST", "")
-			err, stdout, _ := runStatus(t, tc.args...)
+			stdout, _, err := runStatus(t, tc.args...)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error %q\n want %q", err, tc.want)
 			}
@@ -58,7 +58,7 @@ current-context: c
 }
 
 func TestStatusHelpSaysTheRights(t *testing.T) {
-	err, _, stderr := runStatus(t, "-h")
+	_, stderr, err := runStatus(t, "-h")
 	if err == nil || err.Error() != ErrReported.Error() {
 		t.Fatalf("status -h: %v", err)
 	}
