@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -171,5 +172,21 @@ func TestStatusFailsInOneLineWhenNothingIsReadable(t *testing.T) {
 	want := "cannot list deployments in all namespaces: forbidden; listing the namespaces to read them one by one failed too"
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("error %v, want one line starting %q", err, want)
+	}
+}
+
+func TestStatusYAMLIsTheJSONSchema(t *testing.T) {
+	list := readFixture(t, Scope{Namespace: "shop"}, fixtureObjects()...)
+	var y bytes.Buffer
+	if err := WriteStatus(&y, list, OutputYAML, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	var back StatusList
+	if err := yaml.UnmarshalStrict(y.Bytes(), &back); err != nil || back.APIVersion != StatusAPIVersion || len(back.Items) != 3 ||
+		back.Items[0].Lease.Epoch != list.Items[0].Lease.Epoch {
+		t.Errorf("-o yaml: %v %+v\n%s", err, back, y.String())
+	}
+	if err := WriteStatus(&y, list, "xml", false, t0); err == nil {
+		t.Error("-o xml accepted")
 	}
 }
