@@ -47,9 +47,9 @@ Run "singleton-webhook COMMAND -h" for the flags of a command.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	dispatch := run
+	dispatch, name := run, "singleton-webhook"
 	if app.IsPluginName(os.Args[0]) {
-		dispatch = runPlugin
+		dispatch, name = runPlugin, "kubectl singleton"
 	}
 	err := dispatch(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -62,7 +62,7 @@ func main() {
 		code = ec.Code
 	}
 	if !errors.Is(err, app.ErrReported) {
-		fmt.Fprintln(os.Stderr, "singleton-webhook:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	}
 	os.Exit(code)
 }
