@@ -87,7 +87,7 @@ func TestMetricsReferenced(t *testing.T) {
 		}
 		for _, sel := range parser.ExtractSelectors(expr) {
 			for _, m := range sel {
-				if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+				if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 					names[m.Value] = true
 				}
 			}
