@@ -28,6 +28,15 @@ help: ## Show the targets.
 build: ## Build bin/singleton-webhook.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/singleton-webhook .
 
+# PREFIX is a directory on $PATH where install-plugin links the plugin.
+PREFIX ?= $(HOME)/.local/bin
+
+.PHONY: install-plugin
+install-plugin: build ## Link bin/singleton-webhook as kubectl-singleton into PREFIX (default ~/.local/bin): `kubectl singleton status|check`.
+	mkdir -p $(PREFIX)
+	ln -sf $(BIN)/singleton-webhook $(PREFIX)/kubectl-singleton
+	@echo "kubectl singleton: $(PREFIX)/kubectl-singleton -> $(BIN)/singleton-webhook (PREFIX must be on PATH)"
+
 .PHONY: controlplane
 controlplane: kwok ## Build kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok from Go modules into bin/k8s (cached).
 	hack/controlplane/build.sh $(K8S_BIN)
@@ -52,10 +61,11 @@ test-integration: controlplane build helm ## Tests against a real control plane 
 	go test -tags integration -count=1 -timeout 20m ./...
 
 .PHONY: test-chart
-test-chart: helm controlplane ## helm lint and helm template of the chart; its equivalence with manifests/ and its value checks.
+test-chart: helm controlplane ## helm lint and helm template of the chart; its equivalence with manifests/ and its value checks; its alerts and dashboard through Prometheus's rule loader and PromQL parser (hack/promql).
 	$(HELM) lint --strict $(CHART)
 	$(HELM) template singleton-webhook $(CHART) --namespace singleton-system >/dev/null
 	go test -tags integration -count=1 -run 'Chart' ./test/install/
+	cd hack/promql && go test -count=1 ./...
 
 .PHONY: helm
 helm: ## Build helm from its pinned Go module into bin/tools (cached).

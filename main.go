@@ -5,7 +5,12 @@
 //	singleton-webhook elect     the leader-election sidecar (election mode)
 //	singleton-webhook mutate    offline: mutate manifests as the webhook would
 //	singleton-webhook review    offline: answer an AdmissionReview as the webhook would
+//	singleton-webhook status    every singleton: mode, active Pod, who waits for what
+//	singleton-webhook check     what is wrong with the install and the singletons
 //	singleton-webhook version   print the version
+//
+// Installed as kubectl-singleton (a symlink, or Krew), the binary is the
+// kubectl plugin `kubectl singleton status|check|version`.
 //
 // This file holds the dispatch; each subcommand's flags and wiring live in
 // package internal/app.
@@ -33,6 +38,8 @@ Usage:
   singleton-webhook elect   [flags]      run the leader-election sidecar
   singleton-webhook mutate  -f FILE|-    mutate manifests offline, as the webhook would
   singleton-webhook review  -f FILE|-    answer an AdmissionReview offline, as the webhook would
+  singleton-webhook status  [NAME]       every singleton: mode, active Pod, who waits for what
+  singleton-webhook check                what is wrong with the install and the singletons
   singleton-webhook version              print the version
 
 Run "singleton-webhook COMMAND -h" for the flags of a command.
@@ -40,7 +47,11 @@ Run "singleton-webhook COMMAND -h" for the flags of a command.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	dispatch, name := run, "singleton-webhook"
+	if app.IsPluginName(os.Args[0]) {
+		dispatch, name = runPlugin, "kubectl singleton"
+	}
+	err := dispatch(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err == nil {
 		return
@@ -51,7 +62,7 @@ func main() {
 		code = ec.Code
 	}
 	if !errors.Is(err, app.ErrReported) {
-		fmt.Fprintln(os.Stderr, "singleton-webhook:", err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	}
 	os.Exit(code)
 }
@@ -71,6 +82,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.Mutate(ctx, version, rest, stdin, stdout, stderr)
 	case "review":
 		return app.Review(ctx, version, rest, stdin, stdout, stderr)
+	case "status":
+		return app.Status(ctx, rest, stdout, stderr, nil)
+	case "check":
+		return app.Check(ctx, rest, stdout, stderr, nil)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -80,4 +95,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprint(stderr, usage)
 	return &app.ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", cmd)}
+}
+
+const pluginUsage = `kubectl singleton: the state of singleton-webhook's singletons and install.
+
+Usage:
+  kubectl singleton status [NAME] [flags]   every singleton: mode, active Pod, who waits for what
+  kubectl singleton check [flags]           what is wrong with the install and the singletons
+  kubectl singleton version                 print the version
+
+Run "kubectl singleton COMMAND -h" for the flags of a command.
+`
+
+// runPlugin dispatches the commands of the kubectl plugin: the read-only
+// ones; serving and mutating stay with singleton-webhook.
+func runPlugin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "status", "check", "version", "--version":
+			return run(ctx, args, stdin, stdout, stderr)
+		case "help", "-h", "--help":
+			fmt.Fprint(stdout, pluginUsage)
+			return nil
+		}
+	}
+	fmt.Fprint(stderr, pluginUsage)
+	if len(args) == 0 {
+		return &app.ExitError{Code: 2, Err: errors.New("no command given")}
+	}
+	return &app.ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", args[0])}
 }

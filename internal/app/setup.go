@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -162,8 +163,13 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 		return err
 	}
 	var parent webhook.ParentLookup
+	var leases client.Reader // nil in standalone: no Lease metrics
 	if !c.Standalone {
 		parent = webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())
+		leases = mgr.GetAPIReader()
+	}
+	if err := registerOpsMetrics(crmetrics.Registry, c.Cert, leases); err != nil {
+		return err
 	}
 	handlers := webhook.NewHandlers(c.Policy, parent)
 	handlers.Metrics = metrics
