@@ -5,6 +5,7 @@
 //	singleton-webhook elect     the leader-election sidecar (election mode)
 //	singleton-webhook mutate    offline: mutate manifests as the webhook would
 //	singleton-webhook review    offline: answer an AdmissionReview as the webhook would
+//	singleton-webhook release   let go of the singletons before an uninstall or an opt-out
 //	singleton-webhook version   print the version
 //
 // This file holds the dispatch; each subcommand's flags and wiring live in
@@ -33,6 +34,7 @@ Usage:
   singleton-webhook elect   [flags]      run the leader-election sidecar
   singleton-webhook mutate  -f FILE|-    mutate manifests offline, as the webhook would
   singleton-webhook review  -f FILE|-    answer an AdmissionReview offline, as the webhook would
+  singleton-webhook release -n NS | -A   let go of the singletons before an uninstall or an opt-out
   singleton-webhook version              print the version
 
 Run "singleton-webhook COMMAND -h" for the flags of a command.
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.Mutate(ctx, version, rest, stdin, stdout, stderr)
 	case "review":
 		return app.Review(ctx, version, rest, stdin, stdout, stderr)
+	case "release":
+		return app.Release(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil
