@@ -23,9 +23,9 @@ func TestChartRendersTheReleaseHook(t *testing.T) {
 	objs := byKey(renderChart(t, append(chartTestValues(), "--set", "release.maxInFlight=3")...))
 	hooks := map[string]string{
 		"ServiceAccount " + systemNamespace + "/singleton-webhook-release": "-10",
-		"ClusterRole /singleton-webhook-release":                          "-10",
-		"ClusterRoleBinding /singleton-webhook-release":                   "-10",
-		"Job " + systemNamespace + "/singleton-webhook-release":           "0",
+		"ClusterRole /singleton-webhook-release":                           "-10",
+		"ClusterRoleBinding /singleton-webhook-release":                    "-10",
+		"Job " + systemNamespace + "/singleton-webhook-release":            "0",
 	}
 	for key, weight := range hooks {
 		o, ok := objs[key]
