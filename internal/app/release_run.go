@@ -78,6 +78,8 @@ func (r *releaser) run(ctx context.Context) bool {
 		on, _ := patches.Enabled(d.Annotations)
 		_, injected := patches.InjectedVersion(&d.Spec.Template)
 		switch {
+		case d.DeletionTimestamp != nil:
+			r.say("%s: being deleted, nothing to release", ref(d))
 		case patches.HasGate(d):
 			work <- d
 		case on && injected:
