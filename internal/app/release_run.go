@@ -139,10 +139,8 @@ func (r *releaser) releaseDeployment(ctx context.Context, d *appsv1.Deployment) 
 			"delete its MutatingWebhookConfiguration first (docs/install.md, \"Emergency recovery\"), then run release again", patches.AnnotationReleased)
 		return
 	}
-	r.mu.Lock()
-	r.released++
-	r.mu.Unlock()
 	if r.dryRun {
+		r.count()
 		r.say("%s: would release: %s; the pod template changes, so it would roll once (%s); it would keep %s", ref(d), strings.Join(changes, ", "), rollKind(d), keeps(d))
 		return
 	}
@@ -152,7 +150,15 @@ func (r *releaser) releaseDeployment(ctx context.Context, d *appsv1.Deployment) 
 		r.fail(ref(d), "released, but %v; run release again to confirm", err)
 		return
 	}
+	r.count()
 	r.say("%s: released: rolled out in %s", ref(d), time.Since(start).Round(100*time.Millisecond))
+}
+
+// count counts one Deployment released (or, in a dry run, releasable).
+func (r *releaser) count() {
+	r.mu.Lock()
+	r.released++
+	r.mu.Unlock()
 }
 
 // waitRollout waits until the Deployment controller has rolled d out: its
