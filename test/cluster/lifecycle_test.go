@@ -215,11 +215,28 @@ func TestUpgradeAndRollbackRollNothing(t *testing.T) {
 	if v := injected(); v != "v1.4.0" {
 		t.Fatalf("the election sidecar was injected by %q, want v1.4.0", v)
 	}
+	generations := map[string]int64{}
+	for _, name := range []string{"solo", "duo"} {
+		d, err := cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		generations[name] = d.Generation
+	}
+	// A new ReplicaSet is a rollout; so is a changed generation (a rollback
+	// to a template seen before reuses its ReplicaSet).
 	check := func(stage string) {
 		t.Helper()
 		for _, name := range []string{"solo", "duo"} {
 			if n := replicaSets(t, ns, name); n != 1 {
 				t.Errorf("%s: %s has %d ReplicaSets, want 1 (no rollout)", stage, name, n)
+			}
+			d, err := cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Generation != generations[name] {
+				t.Errorf("%s: %s is at generation %d, want %d (its spec unchanged)", stage, name, d.Generation, generations[name])
 			}
 		}
 		if v := injected(); v != "v1.4.0" {
@@ -238,7 +255,7 @@ func TestUpgradeAndRollbackRollNothing(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second)
 		check(step.stage + ", after a re-apply of the unchanged manifest")
-		t.Logf("%s: no new ReplicaSet in the %s after the new webhook started", step.stage, time.Since(start).Round(time.Second))
+		t.Logf("%s: ReplicaSets and generations checked over the %s after the new webhook started", step.stage, time.Since(start).Round(time.Second))
 	}
 }
 
