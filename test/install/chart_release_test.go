@@ -10,6 +10,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 )
 
 // The pre-delete hook of `helm uninstall` renders: a Job running
@@ -43,6 +45,17 @@ func TestChartRendersTheReleaseHook(t *testing.T) {
 	if o := objs["Job "+systemNamespace+"/singleton-webhook-release"]; o != nil {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, job); err != nil {
 			t.Fatal(err)
+		}
+		// It runs in the release namespace, which enforces Pod Security
+		// "restricted".
+		eval, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lv := api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}
+		tmpl := job.Spec.Template
+		if res := policy.AggregateCheckResults(eval.EvaluatePod(lv, &tmpl.ObjectMeta, &tmpl.Spec)); !res.Allowed {
+			t.Errorf("the release Job violates Pod Security restricted: %s", res.ForbiddenDetail())
 		}
 		c := job.Spec.Template.Spec.Containers[0]
 		want := []string{"release", "-A", "--max-in-flight=3", "--timeout=5m"}
