@@ -124,6 +124,7 @@ deploy: manifests ## Install into the cluster of the current kubeconfig (needs c
 	$(K8S_BIN)/kubectl apply --server-side -f dist/install.yaml
 
 .PHONY: undeploy
-undeploy: manifests ## Remove the install (the webhook configuration first, so no write is refused meanwhile).
+undeploy: manifests build ## Remove the install: release the singletons first (docs/install.md, Uninstall), then the webhook configuration, so no write is refused meanwhile.
+	$(BIN)/singleton-webhook release -A
 	$(K8S_BIN)/kubectl delete --ignore-not-found mutatingwebhookconfiguration singleton-webhook
 	$(K8S_BIN)/kubectl delete --ignore-not-found -f dist/install.yaml

@@ -7,6 +7,7 @@
 //	singleton-webhook review    offline: answer an AdmissionReview as the webhook would
 //	singleton-webhook status    every singleton: mode, active Pod, who waits for what
 //	singleton-webhook check     what is wrong with the install and the singletons
+//	singleton-webhook release   let go of the singletons before an uninstall or an opt-out
 //	singleton-webhook version   print the version
 //
 // Installed as kubectl-singleton (a symlink, or Krew), the binary is the
@@ -40,6 +41,7 @@ Usage:
   singleton-webhook review  -f FILE|-    answer an AdmissionReview offline, as the webhook would
   singleton-webhook status  [NAME]       every singleton: mode, active Pod, who waits for what
   singleton-webhook check                what is wrong with the install and the singletons
+  singleton-webhook release -n NS | -A   let go of the singletons before an uninstall or an opt-out
   singleton-webhook version              print the version
 
 Run "singleton-webhook COMMAND -h" for the flags of a command.
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return app.Status(ctx, rest, stdout, stderr, nil)
 	case "check":
 		return app.Check(ctx, rest, stdout, stderr, nil)
+	case "release":
+		return app.Release(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version)
 		return nil

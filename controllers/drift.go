@@ -25,6 +25,13 @@ import (
 // only for singletons. The fix is an Update of the object as stored, which
 // the webhook mutates like any other write, so the webhook configuration alone
 // decides where singletons are enforced.
+//
+// After an upgrade the initial list passes every singleton through here:
+// patches.Apply keeps an election sidecar another version injected (see
+// patches/skew.go), and the webhook keeps it on the write back, whose pod
+// template is unchanged, so a new version alone rewrites no template and
+// rolls no Deployment. A released singleton (patches.AnnotationReleased) is
+// not enforced, so it is never re-pinned either.
 type Drift struct {
 	// Client writes the fixed Deployment.
 	Client client.Client

@@ -35,6 +35,14 @@ const (
 	// AnnotationInjected marks a pod template the elector was injected into;
 	// its value is the injecting webhook's version.
 	AnnotationInjected = Prefix + "injected"
+	// AnnotationReleased, "true", marks a singleton that `singleton-webhook
+	// release` let go of before an uninstall or an opt-out: the webhook and
+	// its controllers treat it as not a singleton (they strip the gate, pin
+	// nothing) until the annotation is removed. A separate key, not
+	// singleton: "false", so that a GitOps sync of the manifest, which
+	// holds the trigger but not this key, cannot undo the release while the
+	// webhook is still installed.
+	AnnotationReleased = Prefix + "released"
 )
 
 // Mode is how a Deployment is made a singleton.
@@ -63,6 +71,7 @@ var knownKeys = map[string]bool{
 	AnnotationLeaderService:    true,
 	AnnotationOriginalReplicas: true,
 	AnnotationOriginalStrategy: true,
+	AnnotationReleased:         true,
 }
 
 // AnnotationError is a refusal caused by what the user wrote in an
@@ -123,6 +132,23 @@ func Enabled(annotations map[string]string) (bool, error) {
 	}
 	return false, &AnnotationError{Key: AnnotationSingleton, Value: v,
 		Reason: `is not accepted; use "true" to enforce or "false" to opt out (exact, lower case)`}
+}
+
+// Released reports whether a Deployment's annotations carry the release
+// marker, AnnotationReleased: "true".
+func Released(annotations map[string]string) bool {
+	return annotations[AnnotationReleased] == "true"
+}
+
+// checkReleased validates AnnotationReleased: only "true" is accepted, so
+// a typo never silently disables enforcement.
+func checkReleased(annotations map[string]string) error {
+	v, ok := annotations[AnnotationReleased]
+	if !ok || v == "true" {
+		return nil
+	}
+	return &AnnotationError{Key: AnnotationReleased, Value: v,
+		Reason: `is not accepted; "true" (written by singleton-webhook release) lets go of the singleton, remove the annotation to enforce it again`}
 }
 
 // checkKeys refuses singleton.dev/ keys the product does not know, so a typo

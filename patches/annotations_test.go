@@ -26,7 +26,7 @@ func annotated(annotations map[string]string, replicas *int32) *appsv1.Deploymen
 func int32p(n int32) *int32 { return &n }
 
 const knownKeysList = "singleton.dev/enforcement, singleton.dev/leader-service, singleton.dev/lease-duration, singleton.dev/lease-name, " +
-	"singleton.dev/mode, singleton.dev/original-replicas, singleton.dev/original-strategy, " +
+	"singleton.dev/mode, singleton.dev/original-replicas, singleton.dev/original-strategy, singleton.dev/released, " +
 	"singleton.dev/renew-deadline, singleton.dev/retry-period"
 
 func TestApplyDeniesBadAnnotations(t *testing.T) {

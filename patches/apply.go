@@ -20,6 +20,12 @@ type Policy struct {
 	// CheckOnly refuses every singleton that is not one as written, whatever
 	// its annotation says, and rewrites none: `mutate --check` in CI.
 	CheckOnly bool
+	// RenewSidecar renews, in mutate mode, an election sidecar that another
+	// version injected, which is otherwise kept as it is (see skew.go). Not
+	// a cluster-wide setting: the webhook sets it for an UPDATE whose pod
+	// template changes anyway, so the sidecar rides on a rollout that
+	// happens regardless.
+	RenewSidecar bool
 }
 
 // Result says what Apply did.
@@ -59,11 +65,18 @@ func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 		return Result{}, err
 	}
 	if p.CheckOnly || enforcement == EnforcementDeny {
+		// Deny mode accepts a sidecar of any version in the skew window as
+		// written: the manifest in Git must not go stale with an upgrade.
+		p.RenewSidecar = false
 		after := d.DeepCopy()
 		if _, err := mutate(after, mode, p); err != nil {
 			return Result{}, err
 		}
-		if problems := checkAsWritten(d, after); len(problems) > 0 {
+		problems := checkAsWritten(d, after)
+		if mode == ModeElection {
+			problems = append(problems, checkSkew(&d.Spec.Template, p.Elector)...)
+		}
+		if len(problems) > 0 {
 			return Result{}, &DenyError{Problems: problems}
 		}
 		return Result{Enforced: true, Mode: mode}, nil
@@ -89,7 +102,7 @@ func mutate(d *appsv1.Deployment, mode Mode, p Policy) ([]string, error) {
 			warnings = append(warnings, stripElection(d)...)
 		}
 	case ModeElection:
-		warnings, err = applyElection(d, p.Elector)
+		warnings, err = applyElection(d, p.Elector, p.RenewSidecar)
 		if err == nil {
 			warnings = append(warnings, stripGate(d)...)
 		}
@@ -104,11 +117,18 @@ func mutate(d *appsv1.Deployment, mode Mode, p Policy) ([]string, error) {
 
 // Resolve reads the trigger and the mode from a Deployment's annotations:
 // whether it is a singleton and in which mode, the policy's default mode
-// applying when none is written.
+// applying when none is written. A singleton released by `singleton-webhook
+// release` (AnnotationReleased) is not enforced.
 func Resolve(annotations map[string]string, p Policy) (mode Mode, enforced bool, err error) {
 	enforced, err = Enabled(annotations)
 	if err != nil || !enforced {
 		return "", false, err
+	}
+	if err := checkReleased(annotations); err != nil {
+		return "", false, err
+	}
+	if Released(annotations) {
+		return "", false, nil
 	}
 	def := p.DefaultMode
 	if def == "" {

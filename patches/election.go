@@ -121,15 +121,21 @@ func (o ElectorOptions) withDefaults() ElectorOptions {
 //     as they are: they record what the user last asked for, and switching
 //     back to replicas mode reads them again. spec.replicas is not restored
 //     from them; the one-replica warning points at them.
-func applyElection(d *appsv1.Deployment, o ElectorOptions) ([]string, error) {
+//   - a sidecar another version injected is kept as it is while it runs the
+//     election the annotations ask for, unless renew is set: an upgrade
+//     rolls nothing (see skew.go).
+func applyElection(d *appsv1.Deployment, o ElectorOptions, renew bool) ([]string, error) {
 	o = o.withDefaults()
 	cfg, err := parseElection(d, o)
 	if err != nil {
 		return nil, err
 	}
-	_, injected := d.Spec.Template.Annotations[AnnotationInjected]
+	from, injected := InjectedVersion(&d.Spec.Template)
 	if err := checkClashes(&d.Spec.Template.Spec, injected, cfg.port); err != nil {
 		return nil, err
+	}
+	if kept, ok := keptInjection(&d.Spec.Template, cfg, o); ok && !renew && equality.Semantic.DeepEqual(&d.Spec.Template, kept) {
+		return nil, nil
 	}
 	t := d.Spec.Template.DeepCopy()
 	inject(t, cfg, o)
@@ -143,9 +149,13 @@ func applyElection(d *appsv1.Deployment, o ElectorOptions) ([]string, error) {
 	}
 	var warnings []string
 	if injected {
-		warnings = append(warnings, fmt.Sprintf(
+		w := fmt.Sprintf(
 			"singleton: the leader-election sidecar %s was brought back in line with the policy and the singleton.dev/ annotations (the pod template had drifted from it)",
-			ElectorContainerName))
+			ElectorContainerName)
+		if from != o.Version {
+			w += fmt.Sprintf("; renewed from version %s to %s, in the rollout this change causes anyway", from, o.Version)
+		}
+		warnings = append(warnings, w)
 	} else {
 		w := fmt.Sprintf(
 			"singleton: injected the leader-election sidecar %s as %s (image %s, lease %q), the volume %s, and %s and %s in every app container",

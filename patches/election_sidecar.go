@@ -33,12 +33,18 @@ const (
 // and the marker into a pod template. It rebuilds whatever it owns, so it
 // converges from any earlier injection, native or plain.
 func inject(t *corev1.PodTemplateSpec, cfg electionConfig, o ElectorOptions) {
+	injectContainer(t, cfg, o, o.Version, electorContainer(cfg, o, &t.Spec))
+}
+
+// injectContainer is inject with the sidecar container c, marked as
+// injected by version: the container built for this version, or the one an
+// earlier version injected, kept (see keptInjection).
+func injectContainer(t *corev1.PodTemplateSpec, cfg electionConfig, o ElectorOptions, version string, c corev1.Container) {
 	if t.Annotations == nil {
 		t.Annotations = map[string]string{}
 	}
-	t.Annotations[AnnotationInjected] = o.Version
+	t.Annotations[AnnotationInjected] = version
 	s := &t.Spec
-	c := electorContainer(cfg, o, s)
 	if o.PlainContainer {
 		s.InitContainers = without(s.InitContainers, containerName, ElectorContainerName)
 		s.Containers = put(s.Containers, c, containerName)

@@ -19,9 +19,13 @@ import (
 //     webhook overrides, so they always show the latest intent.
 //   - a RollingUpdate's parameters are dropped: the API server refuses them
 //     together with Recreate.
+//   - a pod template with spec.nodeName is refused (see checkNodeName).
 func applyReplicas(d *appsv1.Deployment) ([]string, error) {
 	if r := d.Spec.Replicas; r != nil && *r < 0 {
 		return nil, fmt.Errorf("spec.replicas is %d; it must not be negative", *r)
+	}
+	if err := checkNodeName(d); err != nil {
+		return nil, err
 	}
 	var warnings []string
 	if r := d.Spec.Replicas; r != nil && *r > 1 {
@@ -46,6 +50,24 @@ func applyReplicas(d *appsv1.Deployment) ([]string, error) {
 		setAnnotation(d, AnnotationOriginalStrategy, string(appsv1.RecreateDeploymentStrategyType))
 	}
 	return warnings, nil
+}
+
+// checkNodeName refuses a pod template bound to a node by spec.nodeName.
+// Replicas mode gates every new Pod, and the API server refuses a Pod that
+// has both nodeName and a scheduling gate: the ReplicaSet could never create
+// a Pod, and with Recreate the running one is killed first. Gating is the
+// guarantee, so the binding must go through the scheduler: a nodeSelector on
+// the node's kubernetes.io/hostname label pins the node just as well.
+func checkNodeName(d *appsv1.Deployment) error {
+	node := d.Spec.Template.Spec.NodeName
+	if node == "" {
+		return nil
+	}
+	return fmt.Errorf("replicas mode: spec.template.spec.nodeName is %q: replicas mode holds every new Pod with the scheduling gate %s, "+
+		"and the API server refuses a Pod that has both nodeName and a scheduling gate, so the Deployment could never create a Pod; "+
+		"pin the node through the scheduler instead: remove nodeName and write spec.template.spec.nodeSelector: {kubernetes.io/hostname: %s} "+
+		"(the node's kubernetes.io/hostname label, usually its name) or a node affinity, or use %s: %s",
+		node, GateOneAtATime, node, AnnotationMode, ModeElection)
 }
 
 func replicasString(r *int32) string {

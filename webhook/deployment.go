@@ -41,7 +41,11 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode deployment: %w", err))
 	}
 	d := before.DeepCopy()
-	res, err := patches.Apply(d, h.Policy)
+	p, answer := policyFor(req, d, h.Policy)
+	if answer != nil {
+		return *answer
+	}
+	res, err := patches.Apply(d, p)
 	if err != nil {
 		return admission.Denied(err.Error())
 	}

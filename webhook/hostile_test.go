@@ -361,7 +361,7 @@ func hostileCases() map[string]hostileCase {
 
 // knownKeysList is the list the unknown-key denial ends with.
 const knownKeysList = "singleton.dev/enforcement, singleton.dev/leader-service, singleton.dev/lease-duration, singleton.dev/lease-name, " +
-	"singleton.dev/mode, singleton.dev/original-replicas, singleton.dev/original-strategy, " +
+	"singleton.dev/mode, singleton.dev/original-replicas, singleton.dev/original-strategy, singleton.dev/released, " +
 	"singleton.dev/renew-deadline, singleton.dev/retry-period"
 
 func TestHostileInput(t *testing.T) {

@@ -15,7 +15,10 @@ const TestVersion = "v0.0.0-test"
 
 // productBuild builds the binary once per test process: every test of a
 // suite runs the same file.
-var productBuild = sync.OnceValues(buildProduct)
+var productBuild = sync.OnceValues(func() (string, error) { return buildProduct(TestVersion) })
+
+// stampedBuilds holds, per version, the build of ProductStamped.
+var stampedBuilds sync.Map
 
 // Product returns the path of the product binary, built as `make build` and
 // the Dockerfile build it (CGO_ENABLED=0, -trimpath, the version stamped),
@@ -29,7 +32,21 @@ func Product(t testing.TB) string {
 	return bin
 }
 
-func buildProduct() (string, error) {
+// ProductStamped returns the product binary stamped with version, as a
+// release of that version is built (-X main.version=version), once per
+// test process and version: two stamps of the same code, for the upgrade
+// and rollback tests.
+func ProductStamped(t testing.TB, version string) string {
+	t.Helper()
+	f, _ := stampedBuilds.LoadOrStore(version, sync.OnceValues(func() (string, error) { return buildProduct(version) }))
+	bin, err := f.(func() (string, error))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func buildProduct(version string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("find the module root: %w", err)
@@ -40,7 +57,7 @@ func buildProduct() (string, error) {
 		return "", fmt.Errorf("build the product binary: %w", err)
 	}
 	bin := filepath.Join(dir, "singleton-webhook")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+TestVersion, "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", bin, ".")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,334 @@
+//go:build integration
+
+package cluster
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
+	"github.com/singleton-webhook/singleton-webhook/patches"
+)
+
+// The singleton across the webhook's life: a refused nodeName, an upgrade
+// and a rollback, a Lease-name change, and the release before an
+// uninstall.
+
+// replicaSets counts the ReplicaSets of a Deployment (selector app=name).
+func replicaSets(t *testing.T, ns, name string) int {
+	t.Helper()
+	l, err := cl.Clientset.AppsV1().ReplicaSets(ns).List(ctxFor(t, 30*time.Second), metav1.ListOptions{LabelSelector: "app=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l.Items)
+}
+
+// A replicas-mode singleton's update that binds the pod template to a node
+// by nodeName is refused with the nodeSelector to write instead, and the
+// running Pod is untouched: same Pod, still serving, no new ReplicaSet.
+func TestNodeNameIsRefusedAndThePodUntouched(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	tr := track(t, cl.Clientset, ns, "app=pinned")
+	if _, err := cl.Clientset.AppsV1().Deployments(ns).Create(ctx, singleton(ns, "pinned"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := onlyPod(t, tr)
+	_, stderr, err := tryRun(t, "-n", ns, "patch", "deploy/pinned", "--type=merge", "-p", `{"spec":{"template":{"spec":{"nodeName":"node-1"}}}}`)
+	if err == nil || !strings.Contains(stderr, "nodeSelector: {kubernetes.io/hostname: node-1}") {
+		t.Fatalf("nodeName accepted or refused without the fix (err %v): %s", err, stderr)
+	}
+	time.Sleep(3 * time.Second)
+	if got := replicaSets(t, ns, "pinned"); got != 1 {
+		t.Errorf("%d ReplicaSets after the refused update, want 1", got)
+	}
+	for _, p := range tr.snapshot() {
+		if p.UID != pod.UID || p.DeletionTimestamp != nil || !ready(p) {
+			t.Errorf("pod %s (deleting %v, ready %t) after the refused update; want only %s, serving", p.Name, p.DeletionTimestamp, ready(p), pod.Name)
+		}
+	}
+}
+
+// A Lease-name change on a live election Deployment is refused with the
+// safe procedure; following it (scale to 0, Pods gone, change, scale
+// back) works.
+func TestLeaseNameChangeOfALiveElectionIsRefused(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	d := deployment(ns, "elected", 2, map[string]string{patches.AnnotationSingleton: "true", patches.AnnotationMode: "election"})
+	if _, err := cl.Clientset.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr := track(t, cl.Clientset, ns, "app=elected")
+	tr.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
+	_, stderr, err := tryRun(t, "-n", ns, "annotate", "deploy/elected", patches.AnnotationLeaseName+"=moved")
+	if err == nil || !strings.Contains(stderr, "kubectl scale deployment/elected --replicas=0") {
+		t.Fatalf("the Lease change was accepted or refused without the procedure (err %v): %s", err, stderr)
+	}
+	run(t, "-n", ns, "scale", "deploy/elected", "--replicas=0")
+	for _, p := range tr.snapshot() {
+		if err := cl.MarkStopped(ctx, ns, p.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.waitFor(time.Minute, "every Pod gone", func(ps []*corev1.Pod) bool { return len(ps) == 0 })
+	waitUntil(t, time.Minute, "the Deployment's status to show no Pod", func() bool {
+		cur, err := cl.Clientset.AppsV1().Deployments(ns).Get(ctx, "elected", metav1.GetOptions{})
+		return err == nil && cur.Status.ObservedGeneration >= cur.Generation && cur.Status.Replicas == 0
+	})
+	run(t, "-n", ns, "annotate", "deploy/elected", patches.AnnotationLeaseName+"=moved")
+	run(t, "-n", ns, "scale", "deploy/elected", "--replicas=2")
+	tr.waitFor(time.Minute, "2 Pods serving again", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
+}
+
+func countServing(ps []*corev1.Pod) int {
+	n := 0
+	for _, p := range ps {
+		if p.DeletionTimestamp == nil && ready(p) {
+			n++
+		}
+	}
+	return n
+}
+
+// lifecycleManifest is what a user applies: a replicas-mode and an
+// election-mode singleton.
+func lifecycleManifest(t *testing.T, ns string) string {
+	t.Helper()
+	m := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: solo
+  namespace: ` + ns + `
+  annotations:
+    singleton: "true"
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: solo}}
+  template:
+    metadata: {labels: {app: solo}}
+    spec:
+      terminationGracePeriodSeconds: 10
+      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: duo
+  namespace: ` + ns + `
+  annotations:
+    singleton: "true"
+    singleton.dev/mode: election
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: duo}}
+  template:
+    metadata: {labels: {app: duo}}
+    spec:
+      terminationGracePeriodSeconds: 10
+      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
+`
+	p := filepath.Join(t.TempDir(), "singletons.yaml")
+	if err := os.WriteFile(p, []byte(m), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// restartStamped replaces the running webhook by binary and returns when
+// it mutates again and its drift controller has looked at every singleton
+// of the cluster once.
+func restartStamped(t *testing.T, binary string) {
+	t.Helper()
+	hook.Stop()
+	h, err := cl.StartWebhook(context.Background(), binary)
+	if err != nil {
+		t.Fatalf("start %s: %v", binary, err)
+	}
+	hook = h
+	all, err := cl.Clientset.AppsV1().Deployments("").List(ctxFor(t, 30*time.Second), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range all.Items {
+		if _, ok := d.Annotations[patches.AnnotationSingleton]; ok {
+			n++
+		}
+	}
+	waitDriftPass(t, n)
+}
+
+// waitDriftPass waits until the running webhook's drift controller has
+// reconciled at least n Deployments: its first pass over the singletons,
+// the moment an upgrade would roll them.
+func waitDriftPass(t *testing.T, n int) {
+	t.Helper()
+	const series = `controller_runtime_reconcile_total{controller="singleton-drift",result="success"} `
+	waitUntil(t, time.Minute, "the drift controller's first pass", func() bool {
+		_, body := testutil.Scrape(context.Background(), t, hook.MetricsURL, "")
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, series); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				return err == nil && f >= float64(n)
+			}
+		}
+		return n == 0
+	})
+}
+
+// An upgrade rolls nothing, and neither does the rollback: serve stamped
+// v1.4.0 admits a replicas-mode and an election-mode singleton; serve
+// stamped v1.5.0 (the same code) replaces it: no new ReplicaSet after its
+// drift controller's first pass and a re-apply of the unchanged manifest;
+// then back to v1.4.0: the unchanged manifest is accepted, and still no
+// new ReplicaSet.
+func TestUpgradeAndRollbackRollNothing(t *testing.T) {
+	binA, binB := testutil.ProductStamped(t, "v1.4.0"), testutil.ProductStamped(t, "v1.5.0")
+	stopWebhook(t)
+	t.Cleanup(func() { hook.Stop() }) // the stamped one, before stopWebhook's restart
+	ns := newNamespace(t)
+	manifest := lifecycleManifest(t, ns)
+	restartStamped(t, binA)
+	run(t, "apply", "-f", manifest)
+	solo, duo := track(t, cl.Clientset, ns, "app=solo"), track(t, cl.Clientset, ns, "app=duo")
+	onlyPod(t, solo)
+	duo.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
+	injected := func() string {
+		d, err := cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), "duo", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Spec.Template.Annotations[patches.AnnotationInjected]
+	}
+	if v := injected(); v != "v1.4.0" {
+		t.Fatalf("the election sidecar was injected by %q, want v1.4.0", v)
+	}
+	generations := map[string]int64{}
+	for _, name := range []string{"solo", "duo"} {
+		d, err := cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		generations[name] = d.Generation
+	}
+	// A new ReplicaSet is a rollout; so is a changed generation (a rollback
+	// to a template seen before reuses its ReplicaSet).
+	check := func(stage string) {
+		t.Helper()
+		for _, name := range []string{"solo", "duo"} {
+			if n := replicaSets(t, ns, name); n != 1 {
+				t.Errorf("%s: %s has %d ReplicaSets, want 1 (no rollout)", stage, name, n)
+			}
+			d, err := cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Generation != generations[name] {
+				t.Errorf("%s: %s is at generation %d, want %d (its spec unchanged)", stage, name, d.Generation, generations[name])
+			}
+		}
+		if v := injected(); v != "v1.4.0" {
+			t.Errorf("%s: the sidecar is now of %q, want v1.4.0 kept", stage, v)
+		}
+	}
+	for _, step := range []struct{ stage, bin string }{{"upgrade to v1.5.0", binB}, {"rollback to v1.4.0", binA}} {
+		start := time.Now()
+		restartStamped(t, step.bin)
+		// The drift controller's first pass is over; a few seconds more for
+		// a rollout it would have started to show as a ReplicaSet.
+		time.Sleep(5 * time.Second)
+		check(step.stage + ", after the drift controller's first pass")
+		if _, stderr, err := tryRun(t, "apply", "-f", manifest); err != nil {
+			t.Errorf("%s: the unchanged manifest was refused: %v\n%s", step.stage, err, stderr)
+		}
+		time.Sleep(3 * time.Second)
+		check(step.stage + ", after a re-apply of the unchanged manifest")
+		t.Logf("%s: ReplicaSets and generations checked over the %s after the new webhook started", step.stage, time.Since(start).Round(time.Second))
+	}
+}
+
+// Before an uninstall, release (the command the chart's pre-delete hook
+// Job runs, with its arguments; simulated nodes run no container, so the
+// Job's Pod could not) lets go of a replicas-mode and an election-mode
+// singleton: the replicas-mode one rolls once, the election one not at
+// all. Then the webhook goes (process and configuration, as helm uninstall
+// does) and a deleted Pod of each gets a Running replacement within the
+// grace period + 5 s. The test scopes the command to its namespace (-n
+// instead of -A): the suite's cluster holds other tests' Deployments.
+func TestReleaseBeforeUninstall(t *testing.T) {
+	ns := newNamespace(t)
+	manifest := lifecycleManifest(t, ns)
+	run(t, "apply", "-f", manifest)
+	solo, duo := track(t, cl.Clientset, ns, "app=solo"), track(t, cl.Clientset, ns, "app=duo")
+	onlyPod(t, solo)
+	duo.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
+
+	start := time.Now()
+	cmd := exec.Command(binary, "release", "-n", ns, "--max-in-flight=5", "--timeout=2m", "--kubeconfig", cl.Kubeconfig)
+	out, err := cmd.CombinedOutput()
+	t.Logf("release took %s:\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	for _, want := range []string{ns + "/solo: released: rolled out in", ns + "/duo: election mode, left as it is"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("release's output lacks %q", want)
+		}
+	}
+	rollouts := replicaSets(t, ns, "solo") - 1 + replicaSets(t, ns, "duo") - 1
+	t.Logf("rollouts caused by the release: %d (solo %d ReplicaSets, duo %d)", rollouts, replicaSets(t, ns, "solo"), replicaSets(t, ns, "duo"))
+	if rollouts != 1 {
+		t.Errorf("the release caused %d rollouts, want 1 (the replicas-mode singleton)", rollouts)
+	}
+
+	restart := stopWebhook(t)
+	defer restart()
+	if _, _, err := tryRun(t, "delete", "mutatingwebhookconfiguration", "singleton-webhook"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []*tracker{solo, duo} {
+		var old *corev1.Pod
+		for _, p := range tr.snapshot() {
+			if p.DeletionTimestamp == nil && ready(p) {
+				old = p
+				break
+			}
+		}
+		if old == nil {
+			t.Fatal("no serving Pod to delete")
+		}
+		if len(old.Spec.SchedulingGates) > 0 {
+			t.Errorf("pod %s still carries %v after the release", old.Name, old.Spec.SchedulingGates)
+		}
+		del := time.Now()
+		run(t, "-n", ns, "delete", "pod", old.Name, "--wait=false")
+		tr.waitFor((grace+5)*time.Second, "a replacement of "+old.Name+" serving within the grace period + 5 s", func(ps []*corev1.Pod) bool {
+			for _, p := range ps {
+				if p.UID != old.UID && p.CreationTimestamp.After(del.Add(-time.Second)) && p.DeletionTimestamp == nil && ready(p) {
+					return true
+				}
+			}
+			return false
+		})
+		t.Logf("%s: a replacement served %s after the delete", old.Name, time.Since(del).Round(100*time.Millisecond))
+	}
+	var d *appsv1.Deployment
+	if d, err = cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), "solo", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if patches.HasGate(d) || !patches.Released(d.Annotations) {
+		t.Errorf("solo after the release: gate %t, released %t", patches.HasGate(d), patches.Released(d.Annotations))
+	}
+}
