@@ -5,6 +5,7 @@ package install
 import (
 	"context"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -22,6 +23,7 @@ import (
 // restraintFixtures are the objects the cases write to, made by the
 // administrator: some a singleton's, some not.
 type restraintFixtures struct {
+	admin     client.Client
 	ns        string
 	systemPod *corev1.Pod // kube-system, not a singleton's
 	otherPod  *corev1.Pod // a user's, not a singleton's
@@ -38,6 +40,7 @@ func newRestraintFixtures(ctx context.Context, t *testing.T, env *testenv.Env) *
 		t.Fatal(err)
 	}
 	f := &restraintFixtures{
+		admin:     env.Client,
 		ns:        ns.Name,
 		systemPod: plainPod(metav1.NamespaceSystem, "kube-proxy-x"),
 		otherPod:  plainPod(ns.Name, "other"),
@@ -174,10 +177,14 @@ func (f *restraintFixtures) refused() map[string]restrained {
 			roleRef("ClusterRole", "cluster-admin"))), rbacEscalation},
 		"bind its own ClusterRole to another ServiceAccount": {create(electorBinding(single, "singleton-elector-x",
 			roleRef("ClusterRole", "singleton-webhook"))), bindingRef},
-		"bind a Role not its own":                 {create(foreignBinding), bindingRef},
-		"bind another singleton's Role":           {create(electorBinding(single, "singleton-elector-x", roleRef("Role", "singleton-elector-y"))), bindingRef},
-		"update a Lease it did not create":        {mergePatch(lease(metav1.NamespaceSystem, "kube-scheduler", ""), `{"spec":{"holderIdentity":"evil"}}`), notOurs},
-		"adopt a Lease it did not create":         {mergePatch(lease(metav1.NamespaceSystem, "kube-scheduler", ""), `{"metadata":{"labels":{"app.kubernetes.io/managed-by":"singleton-webhook"}}}`), notOurs},
+		"bind a Role not its own":       {create(foreignBinding), bindingRef},
+		"bind another singleton's Role": {create(electorBinding(single, "singleton-elector-x", roleRef("Role", "singleton-elector-y"))), bindingRef},
+		"update a Lease it did not create": {updateLease(metav1.NamespaceSystem, "kube-scheduler", func(l *coordinationv1.Lease) {
+			l.Spec.HolderIdentity = ptr.To("evil")
+		}), notOurs},
+		"adopt a Lease it did not create": {updateLease(metav1.NamespaceSystem, "kube-scheduler", func(l *coordinationv1.Lease) {
+			l.Labels = map[string]string{"app.kubernetes.io/managed-by": "singleton-webhook"}
+		}), notOurs},
 		"create an elector's Lease with a holder": {create(ownedLease(single, "held", "evil")), leaseSpec},
 		"delete a Role it did not create":         {remove(&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "app-reader", Namespace: f.ns}}), notOurs},
 		"create a Service it does not label as its own": {create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "single-leader", Namespace: f.ns},
@@ -188,14 +195,15 @@ func (f *restraintFixtures) refused() map[string]restrained {
 	}
 }
 
-// allowedCase is one write of the controllers, in the order they make it.
+// allowedCase is one write of the controllers, in the order they make it,
+// or a refusal that needs an object an earlier write made.
 type allowedCase struct {
 	name string
 	restrained
 }
 
 // allowed lists what the webhook's controllers write, in an order where
-// each write finds what it needs.
+// each write finds what it needs, with the refusals that need those objects.
 func (f *restraintFixtures) allowed() []allowedCase {
 	single, pod := f.single, f.pod
 	ours := roleRef("Role", "singleton-elector-"+single.Name)
@@ -204,12 +212,15 @@ func (f *restraintFixtures) allowed() []allowedCase {
 		{"set the role label leader", restrained{mergePatch(pod, `{"metadata":{"labels":{"singleton.dev/role":"leader"}}}`), ""}},
 		{"set the role label standby", restrained{mergePatch(pod, `{"metadata":{"labels":{"singleton.dev/role":"standby"}}}`), ""}},
 		{"remove the role label", restrained{mergePatch(pod, `{"metadata":{"labels":{"singleton.dev/role":null}}}`), ""}},
-		{"lift the gate", restrained{liftGate(pod), ""}},
+		{"lift the gate", restrained{liftGate(f.admin, pod), ""}},
 		{"re-pin a singleton Deployment", restrained{updateDeployment(single, func(d *appsv1.Deployment) {
 			d.Spec.Replicas = ptr.To[int32](3) // the mutation pins it back to 1
 		}), ""}},
 		{"write back an election singleton admitted before the webhook", restrained{updateDeployment(f.election, func(*appsv1.Deployment) {}), ""}},
 		{"create its Lease", restrained{create(ownedLease(single, single.Name, "")), ""}},
+		{"refused: give its elector's Lease a holder", restrained{updateLease(f.ns, single.Name, func(l *coordinationv1.Lease) {
+			l.Spec.HolderIdentity = ptr.To("evil")
+		}), leaseSpec}},
 		{"create its Role", restrained{create(electorRole(single, "get", "update", "watch")), ""}},
 		{"restore its Role's rules", restrained{updateRole(electorRole(single, "watch", "get", "update")), ""}},
 		{"create its RoleBinding", restrained{create(electorBinding(single, ours.Name, ours)), ""}},
@@ -218,9 +229,12 @@ func (f *restraintFixtures) allowed() []allowedCase {
 		{"delete its Role", restrained{remove(electorRole(single)), ""}},
 		{"delete its leader Service", restrained{remove(leaderSvc(single, "")), ""}},
 		{"create its leader-election Lease", restrained{create(ownLease), ""}},
-		{"renew its leader-election Lease", restrained{mergePatch(ownLease, `{"spec":{"renewTime":"2030-01-01T00:00:00.000000Z"}}`), ""}},
+		{"renew its leader-election Lease", restrained{updateLease(ownLease.Namespace, ownLease.Name, func(l *coordinationv1.Lease) {
+			now := metav1.NewMicroTime(time.Now())
+			l.Spec.RenewTime = &now
+		}), ""}},
 		{"record an Event", restrained{create(&eventsv1.Event{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "single.", Namespace: f.ns}, EventTime: metav1.NowMicro(),
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "single-", Namespace: f.ns}, EventTime: metav1.NowMicro(),
 			Regarding: corev1.ObjectReference{Kind: "Deployment", Namespace: f.ns, Name: single.Name},
 			Type:      corev1.EventTypeNormal, Reason: "Test", Action: "Test", ReportingController: "singleton.dev/webhook",
 			ReportingInstance: "test"}), ""}},
@@ -228,16 +242,30 @@ func (f *restraintFixtures) allowed() []allowedCase {
 }
 
 // liftGate removes the webhook's gate under an optimistic lock, as the gate
-// controller does.
-func liftGate(p *corev1.Pod) func(context.Context, client.Client) error {
+// controller does; the Pod is read by admin, as the webhook reads it from
+// its cache (it may list Pods, not get them).
+func liftGate(admin client.Client, p *corev1.Pod) func(context.Context, client.Client) error {
 	return func(ctx context.Context, c client.Client) error {
 		got := &corev1.Pod{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
 			return err
 		}
 		orig := got.DeepCopy()
 		got.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
 		return c.Patch(ctx, got, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	}
+}
+
+// updateLease reads the Lease ns/name, changes it and writes it back (the
+// webhook may get and update Leases, not patch them).
+func updateLease(ns, name string, change func(*coordinationv1.Lease)) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		got := &coordinationv1.Lease{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, got); err != nil {
+			return err
+		}
+		change(got)
+		return c.Update(ctx, got)
 	}
 }
 
