@@ -145,13 +145,7 @@ func TestChartSelfRestraintKustomizeComponent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	overlay := fmt.Sprintf("resources: [%s]\ncomponents: [%s]\n",
-		filepath.Join(root, "manifests"), filepath.Join(root, "manifests", "without-selfrestraint"))
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
+	out, err := exec.Command(kubectl, "kustomize", withoutSelfRestraint(t, root)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl kustomize: %v\n%s", err, out)
 	}
@@ -223,13 +217,23 @@ func TestChartSelfRestraintOnAClusterWithoutTheAPI(t *testing.T) {
 	if out, err := apply(filepath.Join(root, "manifests")); err == nil || !strings.Contains(out, `no matches for kind "ValidatingAdmissionPolicy"`) {
 		t.Errorf("kubectl apply -k manifests/ on a cluster without the API: %v\n%s\nwant it to name the missing kind", err, out)
 	}
+	if out, err := apply(withoutSelfRestraint(t, root)); err != nil {
+		t.Errorf("kubectl apply -k of the overlay without the policy: %v\n%s", err, out)
+	}
+}
+
+// withoutSelfRestraint writes the overlay docs/install.md gives, over a
+// copy of manifests/ (kustomize refuses absolute paths), and returns its
+// directory.
+func withoutSelfRestraint(t *testing.T, root string) string {
+	t.Helper()
 	dir := t.TempDir()
-	overlay := fmt.Sprintf("resources: [%s]\ncomponents: [%s]\n",
-		filepath.Join(root, "manifests"), filepath.Join(root, "manifests", "without-selfrestraint"))
+	if b, err := exec.Command("cp", "-R", filepath.Join(root, "manifests"), filepath.Join(dir, "base")).CombinedOutput(); err != nil {
+		t.Fatalf("copy manifests/: %v\n%s", err, b)
+	}
+	overlay := "resources: [base]\ncomponents: [base/without-selfrestraint]\n"
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := apply(dir); err != nil {
-		t.Errorf("kubectl apply -k of the overlay without the policy: %v\n%s", err, out)
-	}
+	return dir
 }
