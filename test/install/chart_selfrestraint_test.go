@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/singleton-webhook/singleton-webhook/internal/certmanager"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
 )
 
@@ -164,61 +163,6 @@ func TestChartSelfRestraintKustomizeComponent(t *testing.T) {
 		if !got[k] {
 			t.Errorf("the overlay lost the %s", k)
 		}
-	}
-}
-
-// TestChartSelfRestraintOnAClusterWithoutTheAPI runs an API server with
-// ValidatingAdmissionPolicy turned off: helm install, which reads the
-// cluster's APIs, refuses to render with the chart's message, and installs
-// without the policy only when told; kubectl applying manifests/ says which
-// kind the cluster lacks, and the without-selfrestraint component applies.
-func TestChartSelfRestraintOnAClusterWithoutTheAPI(t *testing.T) {
-	crds, err := certmanager.CRDDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := testenv.StartControlPlane(testenv.ControlPlaneOptions{Dir: t.TempDir(), CRDDirectoryPaths: []string{crds},
-		APIServerFlags: map[string]string{"runtime-config": "admissionregistration.k8s.io/v1/validatingadmissionpolicies=false," +
-			"admissionregistration.k8s.io/v1/validatingadmissionpolicybindings=false"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cp.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	install := append([]string{"install", "singleton-webhook", chartDir, "--namespace", systemNamespace,
-		"--create-namespace", "--kubeconfig", cp.Kubeconfig, "--dry-run=server"}, chartTestValues()...)
-	out, err := helm(t, install...)
-	if err == nil || !strings.Contains(out, "--set selfRestraint.enabled=false") {
-		t.Errorf("helm install on a cluster without the API: %v, %s; want the chart's refusal", err, out)
-	}
-	if out, err := helm(t, append(install, "--set", "selfRestraint.enabled=false")...); err != nil {
-		t.Errorf("helm install with selfRestraint.enabled=false: %v\n%s", err, out)
-	}
-
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := testenv.KubectlPath(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Server-side dry runs of namespaced objects need their namespace.
-	if b, err := exec.Command(kubectl, "--kubeconfig", cp.Kubeconfig, "create", "namespace", systemNamespace).CombinedOutput(); err != nil {
-		t.Fatalf("create namespace: %v\n%s", err, b)
-	}
-	apply := func(dir string) (string, error) {
-		b, err := exec.Command(kubectl, "--kubeconfig", cp.Kubeconfig, "apply", "--server-side", "--dry-run=server", "-k", dir).CombinedOutput()
-		return string(b), err
-	}
-	if out, err := apply(filepath.Join(root, "manifests")); err == nil || !strings.Contains(out, `no matches for kind "ValidatingAdmissionPolicy"`) {
-		t.Errorf("kubectl apply -k manifests/ on a cluster without the API: %v\n%s\nwant it to name the missing kind", err, out)
-	}
-	if out, err := apply(withoutSelfRestraint(t, root)); err != nil {
-		t.Errorf("kubectl apply -k of the overlay without the policy: %v\n%s", err, out)
 	}
 }
 
