@@ -29,9 +29,25 @@ type Webhook struct {
 
 // StartWebhook starts binary serve against the cluster (its controllers
 // included), waits until it is ready, installs the webhook configuration and
-// waits until the API server mutates through it. extraArgs are appended to
-// serve's flags. Stop it with StopWebhook.
+// waits until the API server mutates through it. serve runs as the
+// webhook's ServiceAccount (impersonated), with manifests/'s RBAC and
+// self-restraint policy installed first: what its controllers do must pass
+// both, as in production. extraArgs are appended to serve's flags. Stop it
+// with StopWebhook.
 func (c *Cluster) StartWebhook(ctx context.Context, binary string, extraArgs ...string) (*Webhook, error) {
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	installCtx, cancelInstall := context.WithTimeout(ctx, startTimeout)
+	defer cancelInstall()
+	if err := testenv.InstallWebhookIdentity(installCtx, c.Config, root); err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(c.opts.Dir, "webhook.kubeconfig")
+	if err := testenv.WriteKubeconfig(testenv.AsWebhook(c.Config), kubeconfig); err != nil {
+		return nil, err
+	}
 	ports := make([]int, 3)
 	for i := range ports {
 		var err error
@@ -47,7 +63,7 @@ func (c *Cluster) StartWebhook(ctx context.Context, binary string, extraArgs ...
 	_ = os.Remove(w.caPath) // a stale CA must not pass for this run's
 	args := append([]string{"serve",
 		"--self-signed", "--self-signed-ca-out", w.caPath,
-		"--kubeconfig", c.Kubeconfig,
+		"--kubeconfig", kubeconfig,
 		"--webhook-port", strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),

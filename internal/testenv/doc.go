@@ -5,7 +5,9 @@
 // rewritten to a local URL, and the webhook run in-process, stoppable and
 // restartable on the same port. The webhook is built as `serve` builds it,
 // by internal/app's NewManager and Setup: handlers, metrics, controllers and
-// probes are the binary's own.
+// probes are the binary's own. It runs as its ServiceAccount (impersonated),
+// with manifests/'s RBAC and self-restraint policy installed, so its
+// controllers get exactly the powers production gives them.
 //
 // A suite starts one Env per top-level test:
 //

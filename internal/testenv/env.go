@@ -30,7 +30,9 @@ type Options struct {
 	CRDDirectoryPaths []string
 	// SkipWebhookConfiguration leaves the API server without the webhook
 	// configuration: a baseline for benchmarks, or for a suite that installs
-	// its own with InstallWebhookConfiguration.
+	// its own with InstallWebhookConfiguration. It also leaves out the
+	// webhook's identity (InstallWebhookIdentity), so StartWebhook runs as
+	// the administrator.
 	SkipWebhookConfiguration bool
 }
 
@@ -58,11 +60,16 @@ type Env struct {
 
 	dir        string
 	configured bool
+	// identity: the webhook's ServiceAccount, RBAC and self-restraint
+	// policy are installed, and StartWebhook runs as that account.
+	identity bool
 }
 
 // Start starts a control plane for the test, stopped by t.Cleanup, and
-// installs the project's webhook configuration pointing at WebhookURL unless
-// opts say otherwise. It fails the test when KUBEBUILDER_ASSETS is unset.
+// installs the project's webhook configuration pointing at WebhookURL, and
+// the webhook's ServiceAccount, RBAC and self-restraint policy from
+// manifests/, unless opts say otherwise. It fails the test when
+// KUBEBUILDER_ASSETS is unset.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	setLogger()
@@ -96,6 +103,12 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	if !opts.SkipWebhookConfiguration {
 		e.InstallWebhookConfiguration(t, e.CABundle)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := InstallWebhookIdentity(ctx, cp.Config, root); err != nil {
+			t.Fatal(err)
+		}
+		e.identity = true
 	}
 	return e
 }

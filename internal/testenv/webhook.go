@@ -102,7 +102,10 @@ func (w *Webhook) Stop(t testing.TB) {
 }
 
 // newManager builds the webhook as `serve` does (app.NewManager and
-// app.Setup), on the loopback address, without metrics and probe servers.
+// app.Setup), on the loopback address, without metrics and probe servers;
+// as the webhook's ServiceAccount when the Env installed its identity, so
+// manifests/rbac.yaml and manifests/selfrestraint.yaml hold the
+// controllers as in production.
 func (w *Webhook) newManager() (ctrlwebhook.Server, ctrl.Manager, error) {
 	certDir := w.opts.CertDir
 	if certDir == "" {
@@ -125,8 +128,12 @@ func (w *Webhook) newManager() (ctrlwebhook.Server, ctrl.Manager, error) {
 		// As manifests/mutatingwebhook.yaml: its namespace excluded.
 		Scope: controllers.DefaultScope("singleton-system"),
 	}
+	restCfg := w.env.Config
+	if w.env.identity {
+		restCfg = AsWebhook(restCfg)
+	}
 	// A restart registers the same controller names again.
-	mgr, err := app.NewManager(w.env.Config, cfg, func(o *ctrl.Options) { o.Controller.SkipNameValidation = ptr.To(true) })
+	mgr, err := app.NewManager(restCfg, cfg, func(o *ctrl.Options) { o.Controller.SkipNameValidation = ptr.To(true) })
 	if err != nil {
 		return nil, nil, err
 	}

@@ -36,6 +36,8 @@ func wantObjects() []string {
 		"Issuer/singleton-webhook-ca",
 		"Certificate/singleton-webhook-serving",
 		"MutatingWebhookConfiguration/singleton-webhook",
+		"ValidatingAdmissionPolicy/singleton-webhook-self-restraint",
+		"ValidatingAdmissionPolicyBinding/singleton-webhook-self-restraint",
 	}
 }
 

@@ -45,6 +45,10 @@ func TestChartHelmInstall(t *testing.T) {
 			t.Errorf("helm install did not create %s: %v", objectKey(o), err)
 		}
 	}
+	// The chart's self-restraint policy holds the webhook's ServiceAccount.
+	if err := testenv.WaitForSelfRestraint(ctx, env.Config); err != nil {
+		t.Errorf("after helm install: %v", err)
+	}
 	caPEM := checkIssued(ctx, t, env, waitIssued(ctx, t, env, cm, 1))
 	waitInjected(ctx, t, env, caPEM)
 

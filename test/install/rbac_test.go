@@ -62,7 +62,7 @@ func webhookAccess() map[string]access {
 // (dry-run) the Role the elector RBAC controller makes (get, update, watch on
 // one Lease), which the API server's escalation check allows because the
 // webhook holds those verbs, and a RoleBinding to cluster-admin, which it
-// refuses.
+// refuses. Last, the install's self-restraint policy must be in effect.
 func checkRBAC(ctx context.Context, t *testing.T, env *testenv.Env) {
 	t.Helper()
 	for name, a := range webhookAccess() {
@@ -91,8 +91,11 @@ func checkRBAC(ctx context.Context, t *testing.T, env *testenv.Env) {
 		t.Fatal(err)
 	}
 	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	// Named and labelled as the elector RBAC controller makes it, which the
+	// self-restraint policy requires.
 	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "elector-probe", Namespace: metav1.NamespaceDefault},
+		ObjectMeta: metav1.ObjectMeta{Name: "singleton-elector-probe", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "singleton-webhook"}},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
 			ResourceNames: []string{"probe"}, Verbs: []string{"get", "update", "watch"}}},
 	}
@@ -109,5 +112,8 @@ func checkRBAC(ctx context.Context, t *testing.T, env *testenv.Env) {
 		if (err == nil) != wantOK {
 			t.Errorf("the webhook binding ClusterRole %s: err = %v, want allowed = %v", role, err, wantOK)
 		}
+	}
+	if err := testenv.WaitForSelfRestraint(ctx, env.Config); err != nil {
+		t.Errorf("the installed self-restraint policy: %v", err)
 	}
 }

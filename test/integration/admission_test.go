@@ -167,7 +167,8 @@ func excludedNamespacesUntouched(t *testing.T, env *testenv.Env) {
 	if err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
-	createNamespace(t, env, "singleton-system")
+	// singleton-system exists: testenv.Start installed the webhook's own
+	// namespace with its identity.
 	var sent []*appsv1.Deployment
 	for _, ns := range []string{metav1.NamespaceSystem, "singleton-system", optOut.Name} {
 		d := singleton(ns, "worker", 3)

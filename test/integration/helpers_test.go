@@ -41,15 +41,6 @@ func newNamespace(t *testing.T, env *testenv.Env) string {
 	return got.Name
 }
 
-// createNamespace creates a namespace of a given name.
-func createNamespace(t *testing.T, env *testenv.Env, name string) {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(ctxFor(t), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create namespace %s: %v", name, err)
-	}
-}
-
 // deployment is what a user writes: replicas and a rolling update with a
 // surge, the settings a singleton must not keep.
 func deployment(ns, name string, replicas int32, annotations map[string]string) *appsv1.Deployment {
