@@ -158,7 +158,7 @@ func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrati
 }
 
 // validatingVariables compute variables.error: Apply's first refusal, in
-// Apply's order, or ''. The reasons are the refusals' own, read from the Go
+// Apply's order, or the empty string. The reasons are the refusals' own, read from the Go
 // rules; the checks need variables of the mutating policy's too.
 func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
 	refuse := func(key, valueExpr string, err error) string {

@@ -58,15 +58,15 @@ func reasonOf(err error) string {
 // annotationsExpr is the Deployment's annotations, empty when it has none.
 const annotationsExpr = `object.metadata.?annotations.orValue({})`
 
-// annotationExpr is the value of an annotation, '' when absent.
+// annotationExpr is the value of an annotation, empty when absent.
 func annotationExpr(key string) string {
 	return fmt.Sprintf("%s[?%s].orValue('')", annotationsExpr, celString(key))
 }
 
-// nameExpr is the Deployment's name, '' when it has none (generateName).
+// nameExpr is the Deployment's name, empty when it has none (generateName).
 const nameExpr = `object.metadata.?name.orValue('')`
 
-// triggerExpr is the value of the trigger annotation, '' when absent.
+// triggerExpr is the value of the trigger annotation, empty when absent.
 var triggerExpr = annotationExpr(AnnotationSingleton)
 
 // enforcedExpr holds when the Deployment is a singleton.

@@ -178,7 +178,7 @@ func warningValidations() []admissionregistrationv1.Validation {
 	}
 	ro, so := orig(AnnotationOriginalReplicas), orig(AnnotationOriginalStrategy)
 	return []admissionregistrationv1.Validation{{
-		Expression: fmt.Sprintf("!(variables.mutate && %s.matches('^[0-9]+$') && int(%s) > 1 && %s)", ro, ro, changed(AnnotationOriginalReplicas)),
+		Expression:        fmt.Sprintf("!(variables.mutate && %s.matches('^[0-9]+$') && int(%s) > 1 && %s)", ro, ro, changed(AnnotationOriginalReplicas)),
 		MessageExpression: celTemplate(warnings[0], map[string]string{fmt.Sprint(phReplicas): ro}),
 	}, {
 		Expression:        fmt.Sprintf("!(variables.mutate && %s != '' && %s != 'Recreate' && %s)", so, so, changed(AnnotationOriginalStrategy)),

@@ -185,4 +185,3 @@ func TestAdmissionPolicyCELRefusesAsApply(t *testing.T) {
 		})
 	}
 }
-

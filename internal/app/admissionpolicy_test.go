@@ -30,8 +30,8 @@ func TestAdmissionPolicyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{
-		"manifests/components/policy/admissionpolicies.yaml":   append([]byte(generatedHeader), policies...),
-		"manifests/components/policy/webhook-policy-mode.yaml": append([]byte(generatedHeader), webhookPatch...),
+		"manifests/components/policy/admissionpolicies.yaml":        append([]byte(generatedHeader), policies...),
+		"manifests/components/policy/webhook-policy-mode.yaml":      append([]byte(generatedHeader), webhookPatch...),
 		"charts/singleton-webhook/templates/admissionpolicies.yaml": chart,
 	}
 	update := os.Getenv("UPDATE_GOLDEN") == "1"
