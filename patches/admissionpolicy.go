@@ -196,9 +196,11 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 			webhookOwnedExpr(mode) + " ? ''",
 			"size(variables.unknownKeys) > 0 ? 'annotation ' + variables.unknownKeys[0] + ': ' + " +
 				celQuote("variables.annotations[variables.unknownKeys[0]]") + " + ' ' + " + celString(reasonOf(keysErr)),
-			// generateName: the API server names the object after the
-			// mutating phase, but request.name stays empty.
-			"variables.name == '' || request.name == '' ? " + celString(nameErr.Error()),
+			// generateName: the API server names the object between the
+			// mutating phase, where the name was empty and the mutating
+			// policy left it alone, and this one: unlabelled, it is refused.
+			fmt.Sprintf("variables.name == '' || (request.operation == 'CREATE' && object.metadata.?generateName.orValue('') != '' && variables.podLabels[?%s].orValue('') != variables.name) ? %s",
+				celString(LabelDeployment), celString(nameErr.Error())),
 			"!(variables.enforcement in " + celList([]string{"", string(EnforcementMutate), string(EnforcementDeny)}) + ") ? " +
 				refuse(AnnotationEnforcement, "variables.enforcement", enforcementErr),
 			effectiveEnforcementExpr(enforcement) + " == " + celString(string(EnforcementDeny)) +

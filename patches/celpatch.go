@@ -148,7 +148,7 @@ func mutationExpr() string {
 		fmt.Sprintf("(!variables.hasGate ? [] : variables.gates.all(g, g.name == %s) ? [%s] : [%s])",
 			celString(GateOneAtATime),
 			jsonPatch("remove", "/spec/template/spec/schedulingGates", ""),
-			jsonPatch("replace", "/spec/template/spec/schedulingGates", fmt.Sprintf("variables.gates.filter(g, g.name != %s)", celString(GateOneAtATime)))),
+			jsonPatch("replace", "/spec/template/spec/schedulingGates", fmt.Sprintf("variables.gates.filter(g, g.name != %s).map(g, {'name': g.name})", celString(GateOneAtATime)))),
 		fmt.Sprintf("(!(%[1]s in variables.podLabels) ? [] : size(variables.podLabels) == 1 ? [%[2]s] : [%[3]s])",
 			celString(LabelDeployment),
 			jsonPatch("remove", labelPath, ""),

@@ -144,7 +144,10 @@ func waitPoliciesActive(t *testing.T, env *testenv.Env, ns string) {
 	cs, w := warningClient(t, env)
 	eventually(t, 30*time.Second, "the admission policies in effect", func() (bool, string) {
 		w.reset()
-		got, err := dryRunCreate(t, cs, probe(ns, "policy-probe", nil))
+		// Explicit mode and enforcement: whatever the cluster's defaults,
+		// the probe is the policies'.
+		got, err := dryRunCreate(t, cs, probe(ns, "policy-probe", map[string]string{
+			patches.AnnotationMode: string(patches.ModeReplicas), patches.AnnotationEnforcement: string(patches.EnforcementMutate)}))
 		if err != nil {
 			return false, err.Error()
 		}
