@@ -3,7 +3,8 @@
 #   1. Go benchmarks of the admission path: handler vs floor
 #   2. HTTPS throughput/latency of the server: ours vs a no-op handler
 #   3. latency added to CREATEs through a real kube-apiserver: no webhook, no-ops,
-#      constant copies of our answer and ours, interleaved CREATE by CREATE
+#      constant copies of our answer and ours, interleaved CREATE by CREATE;
+#      policy admission beside a MutatingAdmissionPolicy anchor
 #   4. memory of the shipped `serve` binary
 #   5. election failover times, from the elector's integration suite
 #   6. coexistence and unavailability under faults, from the cluster tier

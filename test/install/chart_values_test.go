@@ -27,6 +27,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 			set:  []string{"defaultMode=leader"},
 			want: []string{"/defaultMode", "'replicas', 'election'"},
 		},
+		"an unknown admission": {
+			set:  []string{"admission=cel"},
+			want: []string{"/admission", "'webhook', 'policy', 'both'"},
+		},
 		"an unknown default enforcement": {
 			set:  []string{"defaultEnforcement=reject"},
 			want: []string{"/defaultEnforcement", "'mutate', 'deny'"},

@@ -1,0 +1,211 @@
+package patches
+
+import (
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Names of the admission policies of policy mode; each binding has the
+// name of its policy.
+const (
+	// MutatingPolicyName names the MutatingAdmissionPolicy that makes
+	// replicas-mode Deployments singletons.
+	MutatingPolicyName = "singleton-replicas"
+	// ValidatingPolicyName names the ValidatingAdmissionPolicy that refuses
+	// what the webhook refuses.
+	ValidatingPolicyName = "singleton-replicas"
+	// WarningPolicyName names the ValidatingAdmissionPolicy, bound with
+	// validationActions [Warn], that reports what the mutation overrode.
+	WarningPolicyName = "singleton-replicas-warnings"
+)
+
+// AdmissionPolicies do replicas mode's admission inside the API server, as
+// Apply does it in the webhook: the same object for every replicas-mode
+// Deployment the webhook leaves to them (see WebhookPolicyModeCondition),
+// the same refusals with the same messages, and the warnings a policy can
+// give.
+type AdmissionPolicies struct {
+	// Mutating pins replicas and strategy, records the original-* annotations
+	// and adds the pod label and the scheduling gate; it also strips the
+	// label and the gate of a Deployment that stopped being a singleton.
+	Mutating *admissionregistrationv1.MutatingAdmissionPolicy
+	// Validating refuses bad annotations and, in deny enforcement, what is
+	// not a singleton as written.
+	Validating *admissionregistrationv1.ValidatingAdmissionPolicy
+	// Warnings fails, as a warning, where the mutation overrode replicas or
+	// the strategy.
+	Warnings *admissionregistrationv1.ValidatingAdmissionPolicy
+}
+
+// NewAdmissionPolicies returns the policies for the cluster defaults of p
+// (the webhook's --default-mode and --default-enforcement).
+func NewAdmissionPolicies(p Policy) (*AdmissionPolicies, error) {
+	if _, err := ParseMode(string(p.DefaultMode), ModeReplicas); err != nil {
+		return nil, fmt.Errorf("default mode: %w", err)
+	}
+	if _, err := ParseEnforcement(string(p.DefaultEnforcement), EnforcementMutate); err != nil {
+		return nil, fmt.Errorf("default enforcement: %w", err)
+	}
+	return newAdmissionPolicies(p.defaultMode(), p.defaultEnforcement()), nil
+}
+
+// NewAdmissionPolicyTemplate returns the policies with mode and enforcement
+// written, unchecked, where the cluster defaults go: for a template engine
+// (the Helm chart) to replace with the configured values.
+func NewAdmissionPolicyTemplate(mode, enforcement string) *AdmissionPolicies {
+	return newAdmissionPolicies(Mode(mode), Enforcement(enforcement))
+}
+
+// newAdmissionPolicies builds the policies for the given defaults.
+func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies {
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	return &AdmissionPolicies{
+		Mutating: &admissionregistrationv1.MutatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: MutatingPolicyName},
+			Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+				MatchConstraints: deploymentWrites(),
+				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "is-or-was-singleton", Expression: isOrWasSingletonExpr}},
+				Variables:        mutatingVariables(mode, enforcement),
+				Mutations: []admissionregistrationv1.Mutation{{
+					PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+					JSONPatch: &admissionregistrationv1.JSONPatch{Expression: mutationExpr()},
+				}},
+				// A singleton must never be admitted un-mutated: an error or
+				// a cost limit refuses the write, as the webhook's entry does.
+				FailurePolicy: &fail,
+				// Another mutation after ours may change replicas again.
+				ReinvocationPolicy: admissionregistrationv1.IfNeededReinvocationPolicy,
+			},
+		},
+		Validating: &admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: ValidatingPolicyName},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: deploymentWrites(),
+				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "has-trigger", Expression: hasTriggerExpr}},
+				Variables:        validatingVariables(mode, enforcement),
+				Validations: []admissionregistrationv1.Validation{{
+					Expression:        "variables.error == ''",
+					MessageExpression: "variables.error",
+					Message:           "singleton: the Deployment is refused (" + ValidatingPolicyName + ")",
+					// The webhook's refusals are 403 Forbidden too.
+					Reason: ptrTo(metav1.StatusReasonForbidden),
+				}},
+				// A refusal must not be skipped because its check failed.
+				FailurePolicy: &fail,
+			},
+		},
+		Warnings: &admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: WarningPolicyName},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: deploymentWrites(),
+				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "has-trigger", Expression: hasTriggerExpr}},
+				Variables:        mutatingVariables(mode, enforcement),
+				Validations:      warningValidations(),
+				// A warning must never block a write.
+				FailurePolicy: &ignore,
+			},
+		},
+	}
+}
+
+// hasTriggerExpr holds for a Deployment that carries the trigger annotation.
+var hasTriggerExpr = fmt.Sprintf("has(object.metadata.annotations) && %s in object.metadata.annotations", celString(AnnotationSingleton))
+
+func ptrTo[T any](v T) *T { return &v }
+
+// deploymentWrites matches what the webhook's Deployment entry matches.
+func deploymentWrites() *admissionregistrationv1.MatchResources {
+	return &admissionregistrationv1.MatchResources{
+		ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+			RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"},
+					Scope: ptrTo(admissionregistrationv1.NamespacedScope),
+				},
+			},
+		}},
+	}
+}
+
+// variable is a shorthand for one named CEL expression.
+func variable(name, expr string) admissionregistrationv1.Variable {
+	return admissionregistrationv1.Variable{Name: name, Expression: expr}
+}
+
+// mutatingVariables decide whether the policy mutates: a replicas-mode
+// singleton in mutate enforcement that the webhook does not keep.
+func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
+	return []admissionregistrationv1.Variable{
+		variable("name", nameExpr),
+		variable("annotations", annotationsExpr),
+		variable("podLabels", podLabelsExpr),
+		variable("gates", gatesExpr),
+		variable("hasGate", fmt.Sprintf("variables.gates.exists(g, g.name == %s)", celString(GateOneAtATime))),
+		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != ''",
+			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)))),
+		// Apply takes the label and the gate of a Deployment whose trigger
+		// says "false" or is gone; an invalid trigger is refused instead.
+		variable("strip", fmt.Sprintf("%s == '' || %s == 'false'", triggerExpr, triggerExpr)),
+	}
+}
+
+// validatingVariables compute variables.error: Apply's first refusal, in
+// Apply's order, or the empty string. The reasons are the refusals' own, read from the Go
+// rules; the checks need variables of the mutating policy's too.
+func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
+	refuse := func(key, valueExpr string, err error) string {
+		return fmt.Sprintf("'annotation %s: ' + %s + ' ' + %s", key, celQuote(valueExpr), celString(reasonOf(err)))
+	}
+	_, triggerErr := Enabled(map[string]string{AnnotationSingleton: "-"})
+	_, modeErr := ParseMode("-", ModeReplicas)
+	_, enforcementErr := ParseEnforcement("-", EnforcementMutate)
+	// The key check's reason when no known key is close: CEL has no loop to
+	// compute an edit distance, so the policy always lists the known keys.
+	keysErr := checkKeys(map[string]string{Prefix + strings.Repeat("z", 40): ""})
+	_, nameErr := Apply(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{
+		Annotations: map[string]string{AnnotationSingleton: "true"}}}, Policy{})
+	accepted := []string{""}
+	for _, m := range modes {
+		accepted = append(accepted, string(m))
+	}
+	an := func(key string) string { return fmt.Sprintf("variables.annotations[?%s].orValue('')", celString(key)) }
+	return []admissionregistrationv1.Variable{
+		variable("name", nameExpr),
+		variable("annotations", annotationsExpr),
+		variable("trigger", an(AnnotationSingleton)),
+		variable("mode", an(AnnotationMode)),
+		variable("enforcement", an(AnnotationEnforcement)),
+		variable("podLabels", podLabelsExpr),
+		variable("gates", gatesExpr),
+		variable("unknownKeys", fmt.Sprintf("variables.annotations.filter(k, k.startsWith(%s) && !(k in %s)).sort()",
+			celString(Prefix), celList(sortedKnownKeys()))),
+		variable("problems", problemsExpr()),
+		variable("error", strings.Join([]string{
+			"!(" + celString(AnnotationSingleton) + " in variables.annotations) || variables.trigger == 'false' ? ''",
+			"variables.trigger != 'true' ? " + refuse(AnnotationSingleton, "variables.trigger", triggerErr),
+			"!(variables.mode in " + celList(accepted) + ") ? " + refuse(AnnotationMode, "variables.mode", modeErr),
+			// The webhook checks the rest of what it keeps.
+			webhookOwnedExpr(mode) + " ? ''",
+			"size(variables.unknownKeys) > 0 ? 'annotation ' + variables.unknownKeys[0] + ': ' + " +
+				celQuote("variables.annotations[variables.unknownKeys[0]]") + " + ' ' + " + celString(reasonOf(keysErr)),
+			// generateName: the API server names the object between the
+			// mutating phase, where the name was empty and the mutating
+			// policy left it alone, and this one: unlabelled, it is refused.
+			fmt.Sprintf("variables.name == '' || (request.operation == 'CREATE' && object.metadata.?generateName.orValue('') != '' && variables.podLabels[?%s].orValue('') != variables.name) ? %s",
+				celString(LabelDeployment), celString(nameErr.Error())),
+			"!(variables.enforcement in " + celList([]string{"", string(EnforcementMutate), string(EnforcementDeny)}) + ") ? " +
+				refuse(AnnotationEnforcement, "variables.enforcement", enforcementErr),
+			effectiveEnforcementExpr(enforcement) + " == " + celString(string(EnforcementDeny)) +
+				" && size(variables.problems) > 0 ? " + denyMessageExpr(),
+			"''",
+		}, " :\n")),
+	}
+}
