@@ -100,7 +100,7 @@ func TestRoleLabelLongNameIntegration(t *testing.T) {
 	env := startElection(t, patches.Policy{})
 	ns := newNamespace(t, env)
 	name := strings.Repeat("long-singleton-", 5) + "app" // 78 characters
-	d := electionDeployment(ns, "long", "", 2, nil) // labels app=long: a label value cannot hold the name
+	d := electionDeployment(ns, "long", "", 2, nil)      // labels app=long: a label value cannot hold the name
 	d.Name = name
 	if err := env.Client.Create(ctxFor(t), d); err != nil {
 		t.Fatalf("create deployment: %v", err)
