@@ -149,8 +149,10 @@ func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrati
 		variable("podLabels", podLabelsExpr),
 		variable("gates", gatesExpr),
 		variable("hasGate", fmt.Sprintf("variables.gates.exists(g, g.name == %s)", celString(GateOneAtATime))),
-		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != ''",
-			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)))),
+		// A pod template with nodeName is refused (nodeNameErrorExpr) and,
+		// as Apply leaves what it refuses, is not rewritten.
+		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != '' && %s == ''",
+			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)), nodeNameExpr)),
 		// Apply takes the label and the gate of a Deployment whose trigger
 		// says "false" or is gone; an invalid trigger is refused instead.
 		variable("strip", fmt.Sprintf("%s == '' || %s == 'false'", triggerExpr, triggerExpr)),
@@ -203,6 +205,8 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 				celString(LabelDeployment), celString(nameErr.Error())),
 			"!(variables.enforcement in " + celList([]string{"", string(EnforcementMutate), string(EnforcementDeny)}) + ") ? " +
 				refuse(AnnotationEnforcement, "variables.enforcement", enforcementErr),
+			// applyReplicas refuses before either enforcement compares.
+			nodeNameExpr + " != '' ? " + nodeNameErrorExpr(),
 			effectiveEnforcementExpr(enforcement) + " == " + celString(string(EnforcementDeny)) +
 				" && size(variables.problems) > 0 ? " + denyMessageExpr(),
 			"''",
