@@ -149,11 +149,14 @@ func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrati
 		variable("podLabels", podLabelsExpr),
 		variable("gates", gatesExpr),
 		variable("hasGate", fmt.Sprintf("variables.gates.exists(g, g.name == %s)", celString(GateOneAtATime))),
-		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != ''",
-			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)))),
+		// A pod template with nodeName is refused (nodeNameErrorExpr) and,
+		// as Apply leaves what it refuses, is not rewritten.
+		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != '' && %s == ''",
+			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)), nodeNameExpr)),
 		// Apply takes the label and the gate of a Deployment whose trigger
-		// says "false" or is gone; an invalid trigger is refused instead.
-		variable("strip", fmt.Sprintf("%s == '' || %s == 'false'", triggerExpr, triggerExpr)),
+		// says "false" or is gone, or that `singleton-webhook release` let
+		// go of; an invalid trigger is refused instead.
+		variable("strip", fmt.Sprintf("%[1]s == '' || %[1]s == 'false' || (%[1]s == 'true' && %[2]s == 'true')", triggerExpr, releasedExpr)),
 	}
 }
 
@@ -167,6 +170,7 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 	_, triggerErr := Enabled(map[string]string{AnnotationSingleton: "-"})
 	_, modeErr := ParseMode("-", ModeReplicas)
 	_, enforcementErr := ParseEnforcement("-", EnforcementMutate)
+	releasedErr := checkReleased(map[string]string{AnnotationReleased: "-"})
 	// The key check's reason when no known key is close: CEL has no loop to
 	// compute an edit distance, so the policy always lists the known keys.
 	keysErr := checkKeys(map[string]string{Prefix + strings.Repeat("z", 40): ""})
@@ -181,6 +185,7 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 		variable("name", nameExpr),
 		variable("annotations", annotationsExpr),
 		variable("trigger", an(AnnotationSingleton)),
+		variable("released", an(AnnotationReleased)),
 		variable("mode", an(AnnotationMode)),
 		variable("enforcement", an(AnnotationEnforcement)),
 		variable("podLabels", podLabelsExpr),
@@ -191,6 +196,10 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 		variable("error", strings.Join([]string{
 			"!(" + celString(AnnotationSingleton) + " in variables.annotations) || variables.trigger == 'false' ? ''",
 			"variables.trigger != 'true' ? " + refuse(AnnotationSingleton, "variables.trigger", triggerErr),
+			// Resolve: a released singleton is not one, whatever its mode.
+			celString(AnnotationReleased) + " in variables.annotations && variables.released != 'true' ? " +
+				refuse(AnnotationReleased, "variables.released", releasedErr),
+			"variables.released == 'true' ? ''",
 			"!(variables.mode in " + celList(accepted) + ") ? " + refuse(AnnotationMode, "variables.mode", modeErr),
 			// The webhook checks the rest of what it keeps.
 			webhookOwnedExpr(mode) + " ? ''",
@@ -203,6 +212,8 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 				celString(LabelDeployment), celString(nameErr.Error())),
 			"!(variables.enforcement in " + celList([]string{"", string(EnforcementMutate), string(EnforcementDeny)}) + ") ? " +
 				refuse(AnnotationEnforcement, "variables.enforcement", enforcementErr),
+			// applyReplicas refuses before either enforcement compares.
+			nodeNameExpr + " != '' ? " + nodeNameErrorExpr(),
 			effectiveEnforcementExpr(enforcement) + " == " + celString(string(EnforcementDeny)) +
 				" && size(variables.problems) > 0 ? " + denyMessageExpr(),
 			"''",

@@ -69,8 +69,13 @@ const nameExpr = `object.metadata.?name.orValue('')`
 // triggerExpr is the value of the trigger annotation, empty when absent.
 var triggerExpr = annotationExpr(AnnotationSingleton)
 
-// enforcedExpr holds when the Deployment is a singleton.
-var enforcedExpr = triggerExpr + " == 'true'"
+// releasedExpr is the value of the release marker, empty when absent.
+var releasedExpr = annotationExpr(AnnotationReleased)
+
+// enforcedExpr holds when the Deployment is a singleton, as Resolve says:
+// the trigger is "true" and `singleton-webhook release` has not let go of
+// it.
+var enforcedExpr = triggerExpr + " == 'true' && " + releasedExpr + " != 'true'"
 
 // effectiveModeExpr is the mode Resolve selects: the annotation, else the
 // default mode.
@@ -105,7 +110,9 @@ var isOrWasSingletonExpr = fmt.Sprintf(
 
 // WebhookPolicyModeCondition is the matchCondition the webhook's Deployment
 // entry gains in policy mode, besides its own: it is called only for the
-// singletons the policies leave to it.
+// singletons the policies leave to it. A released Deployment is none, in
+// any mode: the mutating policy takes its gate and label away as Apply
+// does, so a release needs no webhook.
 func WebhookPolicyModeCondition(p Policy) string {
 	return enforcedExpr + " && " + webhookOwnedExpr(p.defaultMode())
 }

@@ -3,6 +3,7 @@ package patches
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -23,7 +24,24 @@ const (
 	phStrategy = "@strategy@"
 	phName     = "@name@"
 	phProblems = "@problems@"
+	phNode     = "@node@"
 )
+
+// nodeNameExpr is the pod template's spec.nodeName, empty when unset.
+const nodeNameExpr = `object.spec.template.spec.?nodeName.orValue('')`
+
+// nodeNameErrorExpr is checkNodeName's refusal of a pod template bound to
+// a node, generated from the Go rule with a placeholder node.
+func nodeNameErrorExpr() string {
+	d := &appsv1.Deployment{}
+	d.Spec.Template.Spec.NodeName = phNode
+	err := checkNodeName(d)
+	quoted := strconv.Quote(phNode)
+	if err == nil || !strings.Contains(err.Error(), quoted) {
+		panic(fmt.Sprintf("patches: checkNodeName no longer quotes the node as the policy does: %v", err))
+	}
+	return celTemplate(err.Error(), map[string]string{quoted: "strings.quote(" + nodeNameExpr + ")", phNode: nodeNameExpr})
+}
 
 // celTemplate turns text into a CEL string concatenation in which every
 // placeholder key of subs is replaced by its CEL expression.
