@@ -63,7 +63,7 @@ func TestChartPolicyMatchesKustomize(t *testing.T) {
 			t.Fatalf("the policy component renders no %s", k)
 		}
 	}
-	withMAP := append(chartTestValues(), "--api-versions", mapAPIVersion)
+	withMAP := append(chartTestValues(), "--no-hooks", "--api-versions", mapAPIVersion) // hooks: TestChartRendersTheReleaseHook
 	t.Run("admission=policy", func(t *testing.T) {
 		compareInstalls(t, byKey(renderChart(t, append(withMAP, "--set", "admission=policy")...)), kustomized)
 	})
