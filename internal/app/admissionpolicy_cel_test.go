@@ -96,11 +96,11 @@ func TestAdmissionPolicyCELMutatesAsApply(t *testing.T) {
 	gvr := appsv1.SchemeGroupVersion.WithResource("deployments")
 	gvk := appsv1.SchemeGroupVersion.WithKind("Deployment")
 	for _, c := range policyCases(t) {
+		want := c.input.DeepCopy()
+		if _, err := patches.Apply(want, c.policy); err != nil {
+			continue // refused: TestAdmissionPolicyCELRefusesAsApply's case
+		}
 		t.Run(c.name, func(t *testing.T) {
-			want := c.input.DeepCopy()
-			if _, err := patches.Apply(want, c.policy); err != nil {
-				t.Skip("refused: the refusing policy's case")
-			}
 			ps, err := patches.NewAdmissionPolicies(c.policy)
 			if err != nil {
 				t.Fatal(err)
