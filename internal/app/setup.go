@@ -198,8 +198,9 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 
 // leaseLookup is the Deployment handler's lookup of election Leases: through
 // the manager's cache of the Leases the controllers made when the election
-// controllers run (they keep that informer), else straight from the API
-// server, so admission never starts an informer of its own.
+// controllers run (their informer; on a replica not leading, whose
+// controllers wait, the first read starts it), else straight from the API
+// server, so admission never keeps an informer the controllers do not.
 func leaseLookup(mgr ctrl.Manager, c *ServeConfig) webhook.LeaseLookup {
 	var cached client.Reader
 	if slices.Contains(c.Controllers, "election") {
