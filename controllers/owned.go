@@ -140,17 +140,56 @@ func (k keeper) ensure(ctx context.Context, d *appsv1.Deployment, obj client.Obj
 // conflict tells, in the log and in a Warning Event on d, that the name of
 // an object d needs is taken by one the webhook did not make for d.
 func (k keeper) conflict(ctx context.Context, d *appsv1.Deployment, have client.Object, what kept) {
-	whose := "is not managed by " + ManagedBy
-	if ref := metav1.GetControllerOf(have); managed(have) && ref != nil {
-		whose = fmt.Sprintf("was made by %s for %s %s, not for this Deployment", ManagedBy, ref.Kind, ref.Name)
-		if ref.Name == d.Name {
-			whose = fmt.Sprintf("was made by %s for an earlier Deployment %s (uid %s)", ManagedBy, ref.Name, ref.UID)
-		}
-	}
+	whose := whoseIs(have, d)
 	logf.FromContext(ctx).Info("not touching an object of the same name that was not made for this Deployment",
 		"kind", what.kind, "name", have.GetName())
 	k.Recorder.Eventf(d, nil, corev1.EventTypeWarning, what.reason, "Keep",
 		"%s %s exists and %s; %s", what.kind, have.GetName(), whose, what.remedy)
+}
+
+// whoseIs says who made have, an object d needs that is not ours for d.
+func whoseIs(have, d metav1.Object) string {
+	ref := metav1.GetControllerOf(have)
+	if !managed(have) || ref == nil {
+		return "is not managed by " + ManagedBy
+	}
+	if ref.Kind == deploymentGVK.Kind && ref.Name == d.GetName() {
+		return fmt.Sprintf("was made by %s for an earlier Deployment %s (uid %s)", ManagedBy, ref.Name, ref.UID)
+	}
+	return fmt.Sprintf("was made by %s for %s %s, not for this Deployment", ManagedBy, ref.Kind, ref.Name)
+}
+
+// LeaseConflict says who made lease, the Lease of the name the Deployment d
+// elects on (LeaseName), when the election controllers will not grant d's
+// sidecar access to it; it is empty when they will, or soon will. It serves
+// admission, which sees d before it is stored, so d may have no UID yet:
+//
+//   - a Lease the webhook made for a Deployment of d's name is d's (ours), or
+//     an orphan of an earlier Deployment of that name, which the garbage
+//     collector removes before the controller makes d's own: no conflict;
+//   - any other Lease (made by another component, or by the webhook for
+//     another Deployment) is never granted: the conflict, naming the Lease's
+//     app.kubernetes.io/managed-by label and controller when it has them.
+func LeaseConflict(lease, d metav1.Object) string {
+	ref := metav1.GetControllerOf(lease)
+	if managed(lease) && ref != nil && ref.APIVersion == appsv1.SchemeGroupVersion.String() &&
+		ref.Kind == deploymentGVK.Kind && ref.Name == d.GetName() {
+		return ""
+	}
+	switch {
+	case managed(lease) && ref != nil:
+		return whoseIs(lease, d)
+	case managed(lease):
+		return fmt.Sprintf("carries %s=%s but no controller: it was not made by %s", ManagedByLabel, ManagedBy, ManagedBy)
+	}
+	label, controller := "no "+ManagedByLabel+" label", "no controller"
+	if v, ok := lease.GetLabels()[ManagedByLabel]; ok {
+		label = fmt.Sprintf("%s=%q", ManagedByLabel, v)
+	}
+	if ref != nil {
+		controller = fmt.Sprintf("controller %s %s", ref.Kind, ref.Name)
+	}
+	return fmt.Sprintf("%s (%s, %s)", whoseIs(lease, d), label, controller)
 }
 
 // remove deletes one of our objects, only if it is still the object seen.

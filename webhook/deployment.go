@@ -22,6 +22,10 @@ const DeploymentPath = "/mutate-apps-v1-deployment"
 type Deployments struct {
 	// Policy holds the cluster-wide defaults passed to patches.Apply.
 	Policy patches.Policy
+	// Leases looks up the Lease an election-mode singleton elects on, to
+	// warn when it is not the webhook's for that Deployment (leaseWarnings).
+	// Nil looks nothing up (offline review, standalone serve).
+	Leases LeaseLookup
 }
 
 var _ admission.Handler = (*Deployments)(nil)
@@ -63,7 +67,8 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("compute patch: %w", err))
 	}
-	return admission.Patched("", ops...).WithWarnings(res.Warnings...)
+	warnings := append(res.Warnings, h.leaseWarnings(ctx, req.Namespace, d, res)...)
+	return admission.Patched("", ops...).WithWarnings(warnings...)
 }
 
 // patchOf returns the patch from raw, the Deployment as the API server sent

@@ -163,15 +163,18 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 		return err
 	}
 	var parent webhook.ParentLookup
+	var electionLeases webhook.LeaseLookup
 	var leases client.Reader // nil in standalone: no Lease metrics
 	if !c.Standalone {
 		parent = webhook.CachedParent(mgr.GetCache(), mgr.GetAPIReader())
+		electionLeases = leaseLookup(mgr, c)
 		leases = mgr.GetAPIReader()
 	}
 	if err := registerOpsMetrics(crmetrics.Registry, c.Cert, leases); err != nil {
 		return err
 	}
 	handlers := webhook.NewHandlers(c.Policy, parent)
+	handlers.Deployments.Leases = electionLeases
 	handlers.Metrics = metrics
 	handlers.Register(srv)
 	for _, ctl := range controllerSetups {
@@ -191,6 +194,19 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 		}
 	}
 	return nil
+}
+
+// leaseLookup is the Deployment handler's lookup of election Leases: through
+// the manager's cache of the Leases the controllers made when the election
+// controllers run (their informer; on a replica not leading, whose
+// controllers wait, the first read starts it), else straight from the API
+// server, so admission never keeps an informer the controllers do not.
+func leaseLookup(mgr ctrl.Manager, c *ServeConfig) webhook.LeaseLookup {
+	var cached client.Reader
+	if slices.Contains(c.Controllers, "election") {
+		cached = mgr.GetCache()
+	}
+	return webhook.CachedLease(cached, mgr.GetAPIReader())
 }
 
 // readyChecks are the readiness checks of serve: the admission server

@@ -41,6 +41,7 @@ func webhookAccess() map[string]access {
 		"the elector RBAC controller deletes RoleBindings":       {group: "rbac.authorization.k8s.io", resource: "rolebindings", verb: "delete", namespace: "team-a", allowed: true},
 		"the elector RBAC controller creates Roles":              {group: "rbac.authorization.k8s.io", resource: "roles", verb: "create", namespace: "team-a", allowed: true},
 		"the elector RBAC controller creates Leases":             {group: "coordination.k8s.io", resource: "leases", verb: "create", namespace: "team-a", allowed: true},
+		"Deployment admission reads an election Lease by name":   {group: "coordination.k8s.io", resource: "leases", verb: "get", namespace: "team-a", allowed: true},
 		"the leader Service controller creates Services":         {resource: "services", verb: "create", namespace: "team-a", allowed: true},
 		"the leader Service controller watches Services":         {resource: "services", verb: "watch", allowed: true},
 		"/metrics checks a scraper's token":                      {group: "authentication.k8s.io", resource: "tokenreviews", verb: "create", allowed: true},

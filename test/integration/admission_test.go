@@ -52,6 +52,7 @@ func TestAdmission(t *testing.T) {
 		"an HPA-style scale update of a singleton is pinned to 1":                                updateScaleSingleton,
 		"an HPA-style scale update of an ordinary deployment is untouched":                       updateScaleOrdinary,
 		"applying the same manifest again changes nothing":                                       applyTwiceUnchanged,
+		"an election-mode singleton naming a foreign Lease is admitted with a warning":           foreignLeaseWarned,
 	}
 	for name, test := range cases {
 		t.Run(name, func(t *testing.T) { test(t, env) })
