@@ -23,6 +23,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/singleton-webhook/singleton-webhook/internal/app"
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // CLI tests: run is called as main calls it, with the fixtures of testdata/.
@@ -386,7 +387,7 @@ func startServe(t *testing.T) (string, *http.Client) {
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var stderr bytes.Buffer
+	var stderr testutil.SyncBuffer // the servers of serve log concurrently
 	go func() {
 		done <- run(ctx, []string{"serve", "--standalone", "--self-signed", "--self-signed-ca-out", caFile,
 			"--webhook-port", strconv.Itoa(port), "--health-probe-bind-address", "127.0.0.1:0",
