@@ -53,7 +53,10 @@ func registerOpsMetrics(reg prometheus.Registerer, cert certs.Source, reader cli
 	}
 	err := reg.Register(c)
 	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-		return nil // a manager started again in one process
+		// A serve started again in one process (tests): the newest one's
+		// certificate and reader are served, not the first one's.
+		reg.Unregister(are.ExistingCollector)
+		err = reg.Register(c)
 	}
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)

@@ -66,9 +66,17 @@ func TestCheckOnARealAPIServer(t *testing.T) {
 		want  string
 	}{
 		"a nodeName template": {func(t *testing.T) func() {
+			// The webhook refuses nodeName in replicas mode now; such a
+			// template is one a version before that admitted: gate and
+			// label written, created here while no webhook is registered.
 			d := singleton("default", "pinned", patches.ModeReplicas)
 			d.Spec.Template.Spec.NodeName = "node-1"
-			mustCreate(t, func() error { _, err := apps.Deployments("default").Create(ctx, d, metav1.CreateOptions{}); return err })
+			d.Spec.Template.Labels[patches.LabelDeployment] = patches.DeploymentLabelValue(d.Name)
+			d.Spec.Template.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: patches.GateOneAtATime}}
+			mustCreate(t, func() error {
+				return env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "singleton-webhook", metav1.DeleteOptions{})
+			}, func() error { _, err := apps.Deployments("default").Create(ctx, d, metav1.CreateOptions{}); return err })
+			env.InstallWebhookConfiguration(t, env.CABundle)
 			return func() { _ = apps.Deployments("default").Delete(ctx, "pinned", metav1.DeleteOptions{}) }
 		}, "SW207 deployment/default/pinned"},
 		"a Deployment annotated before the install": {func(t *testing.T) func() {

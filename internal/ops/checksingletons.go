@@ -73,7 +73,7 @@ func (c *singletonCheck) run() {
 func (c *singletonCheck) check(s *Singleton, d *appsv1.Deployment) {
 	obj := "deployment/" + s.Namespace + "/" + s.Name
 	kubectl := "kubectl -n " + s.Namespace + " "
-	if d.Spec.Template.Spec.NodeName != "" {
+	if d.Spec.Template.Spec.NodeName != "" && s.Mode == string(patches.ModeReplicas) {
 		c.result.add(CodeNodeNameTemplate, SeverityError, obj,
 			kubectl+`patch deployment `+s.Name+` --type=json -p '[{"op":"remove","path":"/spec/template/spec/nodeName"}]'  # pin with nodeSelector kubernetes.io/hostname instead`,
 			"the pod template sets nodeName %q: its Pods bypass the scheduler, so the scheduling gate cannot hold them (the API server refuses a gated Pod with a nodeName)", d.Spec.Template.Spec.NodeName)
