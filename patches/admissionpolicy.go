@@ -30,8 +30,9 @@ const (
 // give.
 type AdmissionPolicies struct {
 	// Mutating pins replicas and strategy, records the original-* annotations
-	// and adds the pod label and the scheduling gate; it also strips the
-	// label and the gate of a Deployment that stopped being a singleton.
+	// and adds the pod label, the scheduling gate and the Deployment's
+	// LabelMode (in deny enforcement that label alone); it also strips the
+	// labels and the gate of a Deployment that stopped being a singleton.
 	Mutating *admissionregistrationv1.MutatingAdmissionPolicy
 	// Validating refuses bad annotations and, in deny enforcement, what is
 	// not a singleton as written.
@@ -153,7 +154,11 @@ func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrati
 		// as Apply leaves what it refuses, is not rewritten.
 		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != '' && %s == ''",
 			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)), nodeNameExpr)),
-		// Apply takes the label and the gate of a Deployment whose trigger
+		// Apply labels the Deployment's metadata (LabelMode) in either
+		// enforcement, where it accepts the Deployment.
+		variable("label", fmt.Sprintf("%s && !%s && variables.name != '' && %s == ''",
+			enforcedExpr, webhookOwnedExpr(mode), nodeNameExpr)),
+		// Apply takes the labels and the gate of a Deployment whose trigger
 		// says "false" or is gone, or that `singleton-webhook release` let
 		// go of; an invalid trigger is refused instead.
 		variable("strip", fmt.Sprintf("%[1]s == '' || %[1]s == 'false' || (%[1]s == 'true' && %[2]s == 'true')", triggerExpr, releasedExpr)),

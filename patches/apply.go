@@ -51,8 +51,10 @@ func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 	}
 	if !enforced {
 		// A Deployment that stopped being a singleton loses what only the
-		// webhook's controllers act on: a gate nobody would lift any more.
-		return Result{Warnings: append(stripGate(d), stripPodLabel(d)...)}, nil
+		// webhook's controllers act on: a gate nobody would lift any more,
+		// and the labels they find it and its Pods by.
+		warnings := append(stripGate(d), stripPodLabel(d)...)
+		return Result{Warnings: append(warnings, stripModeLabel(d)...)}, nil
 	}
 	if err := checkKeys(d.Annotations); err != nil {
 		return Result{}, err
@@ -79,7 +81,13 @@ func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 		if len(problems) > 0 {
 			return Result{}, &DenyError{Problems: problems}
 		}
-		return Result{Enforced: true, Mode: mode}, nil
+		if p.CheckOnly {
+			return Result{Enforced: true, Mode: mode}, nil
+		}
+		// Deny mode writes LabelMode and nothing else: a label on the
+		// Deployment's own metadata, which rolls nothing, and which a GitOps
+		// tool leaves alone as a field its manifest does not set.
+		return Result{Enforced: true, Mode: mode, Warnings: applyModeLabel(d, mode)}, nil
 	}
 	warnings, err := mutate(d, mode, p)
 	if err != nil {
@@ -112,7 +120,8 @@ func mutate(d *appsv1.Deployment, mode Mode, p Policy) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(warnings, applyPodLabel(d)...), nil
+	warnings = append(warnings, applyPodLabel(d)...)
+	return append(warnings, applyModeLabel(d, mode)...), nil
 }
 
 // Resolve reads the trigger and the mode from a Deployment's annotations:

@@ -9,7 +9,8 @@ import (
 // Release lets go of a singleton before the webhook leaves (an uninstall,
 // or a namespace labelled out): it takes from the pod template what only
 // the webhook's controllers act on, the scheduling gate GateOneAtATime
-// (which nothing else would ever lift) and the Deployment label, and marks
+// (which nothing else would ever lift), the pod label LabelDeployment and
+// the Deployment's LabelMode, and marks
 // a singleton AnnotationReleased so that a webhook still installed, and its
 // drift controller, do not put them back. It returns what changed, one
 // sentence each; nothing when its pod template has no gate (released
@@ -31,6 +32,9 @@ func Release(d *appsv1.Deployment) []string {
 	changes = append(changes, "removed the scheduling gate "+GateOneAtATime+" from the pod template")
 	if len(stripPodLabel(d)) > 0 {
 		changes = append(changes, "removed the pod label "+LabelDeployment)
+	}
+	if len(stripModeLabel(d)) > 0 {
+		changes = append(changes, "removed the label "+LabelMode)
 	}
 	return changes
 }

@@ -14,10 +14,10 @@ func TestReleaseIsWhatTheWebhookThenKeeps(t *testing.T) {
 		mode        Mode
 		wantChanges int
 	}{
-		"a replicas-mode singleton":                         {annotations: map[string]string{AnnotationSingleton: "true"}, wantChanges: 3},
-		"a replicas-mode singleton in deny mode":            {annotations: map[string]string{AnnotationSingleton: "true", AnnotationEnforcement: "deny"}, wantChanges: 3},
+		"a replicas-mode singleton":                         {annotations: map[string]string{AnnotationSingleton: "true"}, wantChanges: 4},
+		"a replicas-mode singleton in deny mode":            {annotations: map[string]string{AnnotationSingleton: "true", AnnotationEnforcement: "deny"}, wantChanges: 4},
 		"an election-mode singleton: nothing to do":         {annotations: map[string]string{AnnotationSingleton: "true", AnnotationMode: "election"}, mode: ModeElection},
-		"a gate left on a Deployment no longer a singleton": {annotations: map[string]string{AnnotationSingleton: "false"}, mode: ModeReplicas, wantChanges: 2},
+		"a gate left on a Deployment no longer a singleton": {annotations: map[string]string{AnnotationSingleton: "false"}, mode: ModeReplicas, wantChanges: 3},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	warnDefaults  = "singleton: spec.strategy forced from RollingUpdate(maxSurge=25%,maxUnavailable=25%) to Recreate (a rolling update runs the old and the new pod at once)"
 	warnGate      = "singleton: pod template gains the scheduling gate singleton.dev/one-at-a-time (a new Pod starts only once the previous one is gone, also on delete, eviction and drain)"
 	warnLabel     = "singleton: pod template labelled singleton.dev/deployment=app (the webhook's controllers find the Pods of this singleton by it)"
+	warnMode      = "singleton: labelled the Deployment singleton.dev/mode=replicas (the webhook's controllers watch singletons by it)"
 )
 
 // podTemplate is the selector and template every manifest below shares.
@@ -122,6 +123,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: app
+  labels: {singleton.dev/mode: replicas}
   namespace: default
   annotations:
     singleton: "true"
@@ -130,7 +132,7 @@ metadata:
 spec:
   replicas: 1
   strategy: {type: Recreate}` + gatedTemplate,
-			warnings: []string{warnReplicas3, warnSurge, warnGate, warnLabel},
+			warnings: []string{warnReplicas3, warnSurge, warnGate, warnLabel, warnMode},
 		},
 		"create without a strategy field": {
 			op: admissionv1.Create,
@@ -145,6 +147,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: app
+  labels: {singleton.dev/mode: replicas}
   annotations:
     singleton: "true"
     singleton.dev/original-replicas: "3"
@@ -152,7 +155,7 @@ metadata:
 spec:
   replicas: 1
   strategy: {type: Recreate}` + gatedTemplate,
-			warnings: []string{warnReplicas3, warnRolling, warnGate, warnLabel},
+			warnings: []string{warnReplicas3, warnRolling, warnGate, warnLabel, warnMode},
 		},
 		"create with a null strategy": {
 			op: admissionv1.Create,
@@ -167,13 +170,14 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: app
+  labels: {singleton.dev/mode: replicas}
   annotations:
     singleton: "true"
     singleton.dev/original-replicas: "1"
     singleton.dev/original-strategy: RollingUpdate
 spec:
   strategy: {type: Recreate}` + gatedTemplate,
-			warnings: []string{warnRolling, warnGate, warnLabel},
+			warnings: []string{warnRolling, warnGate, warnLabel, warnMode},
 		},
 		"create with replicas unset and Recreate records the request only": {
 			op: admissionv1.Create,
@@ -188,13 +192,14 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: app
+  labels: {singleton.dev/mode: replicas}
   annotations:
     singleton: "true"
     singleton.dev/original-replicas: "1"
     singleton.dev/original-strategy: Recreate
 spec:
   strategy: {type: Recreate}` + gatedTemplate,
-			warnings: []string{warnGate, warnLabel},
+			warnings: []string{warnGate, warnLabel, warnMode},
 		},
 		"create keeps fields the typed struct drops": {
 			op: admissionv1.Create,
@@ -218,6 +223,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: app
+  labels: {singleton.dev/mode: replicas}
   creationTimestamp: null
   annotations:
     singleton: "true"
@@ -231,7 +237,7 @@ spec:
 status: {}
 x-unknown-top: keep
 `,
-			warnings: []string{warnReplicas3, warnGate, warnLabel},
+			warnings: []string{warnReplicas3, warnGate, warnLabel, warnMode},
 		},
 		"update as served by the API server after the user scaled to 3": {
 			op: admissionv1.Update,
@@ -239,8 +245,9 @@ x-unknown-top: keep
 			want: strings.NewReplacer(
 				`singleton.dev/original-replicas: "1"`, `singleton.dev/original-replicas: "3"`,
 				"spec:\n  replicas: 3", "spec:\n  replicas: 1",
+				"metadata:\n  name: app\n", "metadata:\n  name: app\n  labels: {singleton.dev/mode: replicas}\n",
 			).Replace(gated(asServed)),
-			warnings: []string{warnReplicas3, warnGate, warnLabel},
+			warnings: []string{warnReplicas3, warnGate, warnLabel, warnMode},
 		},
 		"update of a defaulted rolling update": {
 			op: admissionv1.Update,
@@ -256,6 +263,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: app
+  labels: {singleton.dev/mode: replicas}
   annotations:
     singleton: "true"
     singleton.dev/mode: replicas
@@ -264,7 +272,7 @@ metadata:
 spec:
   replicas: 1
   strategy: {type: Recreate}` + gatedTemplate,
-			warnings: []string{warnDefaults, warnGate, warnLabel},
+			warnings: []string{warnDefaults, warnGate, warnLabel, warnMode},
 		},
 	}
 	for name, tc := range tests {
@@ -409,7 +417,7 @@ func TestDeploymentsLeaveOthersAlone(t *testing.T) {
 
 func TestDeploymentsOverHTTP(t *testing.T) {
 	raw := toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app, annotations: {singleton: \"true\"}}\nspec:\n  replicas: 3\n  strategy: {type: RollingUpdate}"+podTemplate)
-	want := toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  annotations:\n"+
+	want := toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  labels: {singleton.dev/mode: replicas}\n  annotations:\n"+
 		"    singleton: \"true\"\n    singleton.dev/original-replicas: \"3\"\n    singleton.dev/original-strategy: RollingUpdate\n"+
 		"spec:\n  replicas: 1\n  strategy: {type: Recreate}"+gatedTemplate)
 
@@ -423,7 +431,7 @@ func TestDeploymentsOverHTTP(t *testing.T) {
 			t.Fatalf("patchType %v, want JSONPatch", resp.PatchType)
 		}
 		assertSameJSON(t, applyOpsJSON(t, raw, resp.Patch), want)
-		assertWarnings(t, resp.Warnings, []string{warnReplicas3, warnRolling, warnGate, warnLabel})
+		assertWarnings(t, resp.Warnings, []string{warnReplicas3, warnRolling, warnGate, warnLabel, warnMode})
 	})
 	t.Run("an ordinary Deployment gets no patch", func(t *testing.T) {
 		req := deploymentRequest(admissionv1.Create, toJSON(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  replicas: 3"+podTemplate))

@@ -30,7 +30,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 	for range 3 {
 		post(DeploymentPath, hostileReview(t, admissionv1.Create, singleton, nil))
 	}
-	already := []byte(`{"metadata":{"name":"app","annotations":{"singleton":"true","singleton.dev/original-replicas":"1",` +
+	already := []byte(`{"metadata":{"name":"app","labels":{"singleton.dev/mode":"replicas"},"annotations":{"singleton":"true","singleton.dev/original-replicas":"1",` +
 		`"singleton.dev/original-strategy":"Recreate"}},"spec":{"replicas":1,"strategy":{"type":"Recreate"},` +
 		`"template":{"metadata":{"labels":{"singleton.dev/deployment":"app"}},"spec":{"schedulingGates":[{"name":"singleton.dev/one-at-a-time"}]}}}}`)
 	post(DeploymentPath, hostileReview(t, admissionv1.Update, already, nil))

@@ -42,6 +42,7 @@ kind: Deployment
 metadata:
   name: worker
   namespace: jobs
+  labels: {singleton.dev/mode: replicas}
   annotations:
     singleton: "true"
     singleton.dev/original-replicas: "3"
@@ -92,6 +93,7 @@ var workerWarnings = []string{
 	"Deployment jobs/worker: singleton: spec.strategy forced from RollingUpdate to Recreate (a rolling update runs the old and the new pod at once)",
 	"Deployment jobs/worker: singleton: pod template gains the scheduling gate singleton.dev/one-at-a-time (a new Pod starts only once the previous one is gone, also on delete, eviction and drain)",
 	"Deployment jobs/worker: singleton: pod template labelled singleton.dev/deployment=worker (the webhook's controllers find the Pods of this singleton by it)",
+	"Deployment jobs/worker: singleton: labelled the Deployment singleton.dev/mode=replicas (the webhook's controllers watch singletons by it)",
 }
 
 // indent shifts a YAML document right, to nest it under a list's items.
