@@ -109,15 +109,19 @@ const (
 	consumerWarnings = "Warning: Deployment shop/queue-consumer: singleton: spec.replicas forced from 3 to 1 (the request is kept in singleton.dev/original-replicas)\n" +
 		"Warning: Deployment shop/queue-consumer: singleton: spec.strategy forced from RollingUpdate(maxSurge=1,maxUnavailable=0) to Recreate (a rolling update runs the old and the new pod at once)\n" +
 		"Warning: Deployment shop/queue-consumer: " + gateWarning + "\n" +
-		"Warning: Deployment shop/queue-consumer: " + labelWarningPrefix + "queue-consumer" + labelWarningSuffix + "\n"
+		"Warning: Deployment shop/queue-consumer: " + labelWarningPrefix + "queue-consumer" + labelWarningSuffix + "\n" +
+		"Warning: Deployment shop/queue-consumer: " + modeWarning + "\n"
 	reporterWarnings = "Warning: Deployment shop/reporter: singleton: spec.replicas forced from 2 to 1 (the request is kept in singleton.dev/original-replicas)\n" +
 		"Warning: Deployment shop/reporter: singleton: spec.strategy forced from RollingUpdate to Recreate (a rolling update runs the old and the new pod at once)\n" +
 		"Warning: Deployment shop/reporter: " + gateWarning + "\n" +
-		"Warning: Deployment shop/reporter: " + labelWarningPrefix + "reporter" + labelWarningSuffix + "\n"
+		"Warning: Deployment shop/reporter: " + labelWarningPrefix + "reporter" + labelWarningSuffix + "\n" +
+		"Warning: Deployment shop/reporter: " + modeWarning + "\n"
 	// labelWarningPrefix and labelWarningSuffix surround the Deployment's
 	// name in the warning of the Deployment label on a pod template.
 	labelWarningPrefix = "singleton: pod template labelled singleton.dev/deployment="
 	labelWarningSuffix = " (the webhook's controllers find the Pods of this singleton by it)"
+	// modeWarning is the warning of the label on a singleton Deployment.
+	modeWarning = "singleton: labelled the Deployment singleton.dev/mode=replicas (the webhook's controllers watch singletons by it)"
 	// gateWarning is the warning of the scheduling gate on a pod template.
 	gateWarning = "singleton: pod template gains the scheduling gate singleton.dev/one-at-a-time (a new Pod starts only once the previous one is gone, also on delete, eviction and drain)"
 )
@@ -311,7 +315,7 @@ func TestReview(t *testing.T) {
 	wantWarnings := []string{
 		"singleton: spec.replicas forced from 3 to 1 (the request is kept in singleton.dev/original-replicas)",
 		"singleton: spec.strategy forced from RollingUpdate(maxSurge=25%,maxUnavailable=25%) to Recreate (a rolling update runs the old and the new pod at once)",
-		gateWarning, labelWarningPrefix + "queue-consumer" + labelWarningSuffix,
+		gateWarning, labelWarningPrefix + "queue-consumer" + labelWarningSuffix, modeWarning,
 	}
 	if !reflect.DeepEqual(resp.Warnings, wantWarnings) {
 		t.Errorf("warnings %q, want %q", resp.Warnings, wantWarnings)
