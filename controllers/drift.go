@@ -12,21 +12,26 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
 // Drift re-applies the singleton policy to Deployments that drifted from it,
 // typically scaled while the webhook was down (the deployments/scale entry is
-// failurePolicy Ignore). It watches Deployment metadata only, the same
-// metadata-only informer the scale handler reads, and fetches a full object
-// only for singletons. The fix is an Update of the object as stored, which
+// failurePolicy Ignore). It watches Deployment metadata only, of the
+// singletons admission labelled (patches.LabelMode), the same metadata-only
+// informer the scale handler reads, and fetches a full object only for
+// singletons; StartList hands it the ones not labelled yet. The fix is an Update of the object as stored, which
 // the webhook mutates like any other write, so the webhook configuration alone
 // decides where singletons are enforced.
 //
-// After an upgrade the initial list passes every singleton through here:
+// After an upgrade the initial list and StartList pass every singleton
+// through here:
 // patches.Apply keeps an election sidecar another version injected (see
 // patches/skew.go), and the webhook keeps it on the write back, whose pod
 // template is unchanged, so a new version alone rewrites no template and
@@ -42,17 +47,25 @@ type Drift struct {
 	Policy patches.Policy
 }
 
-// SetupDrift registers the drift controller with the manager; it looks at
-// Deployments in scope only.
+// SetupDrift registers the drift controller with the manager, and the
+// StartList that feeds it the singletons admission has not labelled yet;
+// both look at Deployments in scope only. The controller watches the
+// labelled Deployments of the manager's cache (see CacheByObject).
 func SetupDrift(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	r := &Drift{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p}
+	found := make(chan event.GenericEvent)
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("singleton-drift").
 		For(&appsv1.Deployment{}, builder.OnlyMetadata,
 			builder.WithPredicates(append(driftEvents(), scope.Predicate(mgr.GetCache()))...)).
+		WatchesRawSource(source.Channel(found, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("set up drift controller: %w", err)
+	}
+	start := &StartList{Reader: mgr.GetAPIReader(), Policy: p, Scope: scope, Namespaces: mgr.GetCache(), Found: found}
+	if err := mgr.Add(start); err != nil {
+		return fmt.Errorf("set up the start list of the drift controller: %w", err)
 	}
 	return nil
 }

@@ -43,14 +43,18 @@ const eventSource = "singleton-webhook"
 var deploymentGVK = appsv1.SchemeGroupVersion.WithKind("Deployment")
 
 // CacheByObject is the manager's cache configuration for what the
-// controllers read: the Pods of singletons only (PodCacheOptions), and only
-// the Roles, RoleBindings, Leases and Services labelled ManagedByLabel, so
-// the process never holds every such object of the cluster. An object of
+// controllers read: the Deployments admission labelled singletons
+// (patches.LabelMode; typed or metadata-only, the selector holds for the
+// kind), the Pods of singletons only (PodCacheOptions), and only the Roles,
+// RoleBindings, Leases and Services labelled ManagedByLabel, so the process
+// never holds every such object of the cluster: its memory grows with the
+// singletons, not with the cluster. An object of
 // those kinds that the cache does not hold is read from the API server
 // when a create meets it (keeper.ensure).
 func CacheByObject() map[client.Object]cache.ByObject {
 	owned := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedBy})}
 	return map[client.Object]cache.ByObject{
+		&appsv1.Deployment{}:    {Label: patches.LabelModeSelector()},
 		&corev1.Pod{}:           PodCacheOptions(),
 		&rbacv1.Role{}:          owned,
 		&rbacv1.RoleBinding{}:   owned,

@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/singleton-webhook/singleton-webhook/patches"
+)
+
+// StartListPageSize is how many Deployments one page of the start list
+// holds: the process never holds more than one page of the cluster's
+// Deployments at a time.
+const StartListPageSize = 500
+
+// startListRetry is the pause before the start list is tried again after
+// a failed page.
+const startListRetry = 5 * time.Second
+
+// StartList finds, once per start of the controllers, the singletons
+// admission has not labelled (patches.LabelMode): those annotated before the
+// webhook was installed, or while an older version without the label ran.
+// The controllers' caches hold only labelled Deployments, so nothing else
+// would ever see them. It reads Deployment metadata from the API server in
+// pages of PageSize (never a cache of all of them) and hands every annotated
+// singleton in scope whose label is missing or stale to the drift
+// controller, which writes it back through admission: it gains the label,
+// and a singleton that drifted is pinned as well. A singleton that already
+// conforms only gains the label, a metadata change that rolls nothing.
+//
+// A failed page starts the list again after a pause (a continue token may
+// have expired), until the list completes or the context ends.
+type StartList struct {
+	// Reader lists Deployment metadata: the API server directly.
+	Reader client.Reader
+	// Policy resolves the mode a singleton's label must hold.
+	Policy patches.Policy
+	// Scope is where the controllers act.
+	Scope Scope
+	// Namespaces reads Namespace metadata for Scope (the manager's cache).
+	Namespaces client.Reader
+	// PageSize is the Limit of one page; StartListPageSize when 0.
+	PageSize int64
+	// Found receives the Deployments to write back.
+	Found chan<- event.GenericEvent
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: the list
+// runs where the drift controller runs.
+func (s *StartList) NeedLeaderElection() bool { return true }
+
+// Start implements manager.Runnable. It returns once the list completed
+// (nil) or the context ended.
+func (s *StartList) Start(ctx context.Context) error {
+	log := logf.FromContext(ctx).WithName("start-list")
+	for {
+		listed, found, err := s.list(ctx)
+		if err == nil {
+			log.Info("listed the Deployments once for unlabelled singletons", "deployments", listed, "unlabelled", found)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Error(err, "list of Deployments failed; trying again", "after", startListRetry)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(startListRetry):
+		}
+	}
+}
+
+// list runs the paged list once, returning how many Deployments it saw
+// and how many it handed on.
+func (s *StartList) list(ctx context.Context) (listed, found int, err error) {
+	size := s.PageSize
+	if size <= 0 {
+		size = StartListPageSize
+	}
+	page := &metav1.PartialObjectMetadataList{}
+	page.SetGroupVersionKind(deploymentGVK.GroupVersion().WithKind("DeploymentList"))
+	next := ""
+	for {
+		page.Items = nil
+		if err := s.Reader.List(ctx, page, client.Limit(size), client.Continue(next)); err != nil {
+			return listed, found, fmt.Errorf("list deployments: %w", err)
+		}
+		listed += len(page.Items)
+		for i := range page.Items {
+			m := &page.Items[i]
+			if !s.unlabelled(m) {
+				continue
+			}
+			in, err := s.Scope.Contains(ctx, s.Namespaces, m.Namespace)
+			if err != nil {
+				return listed, found, err
+			}
+			if !in {
+				continue
+			}
+			o := deploymentMeta()
+			o.ObjectMeta = metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name}
+			select {
+			case s.Found <- event.GenericEvent{Object: o}:
+				found++
+			case <-ctx.Done():
+				return listed, found, ctx.Err()
+			}
+		}
+		next = page.Continue
+		if next == "" {
+			return listed, found, nil
+		}
+	}
+}
+
+// unlabelled reports whether m is an enforced singleton without the label
+// of its mode.
+func (s *StartList) unlabelled(m *metav1.PartialObjectMetadata) bool {
+	mode, enforced, err := patches.Resolve(m.Annotations, s.Policy)
+	return err == nil && enforced && !patches.Labelled(m.Labels, mode)
+}
