@@ -48,6 +48,9 @@ type StartList struct {
 	PageSize int64
 	// Found receives the Deployments to write back.
 	Found chan<- event.GenericEvent
+
+	// retry is the pause after a failed page; startListRetry when 0.
+	retry time.Duration
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: the list
@@ -58,6 +61,10 @@ func (s *StartList) NeedLeaderElection() bool { return true }
 // (nil) or the context ended.
 func (s *StartList) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("start-list")
+	retry := s.retry
+	if retry == 0 {
+		retry = startListRetry
+	}
 	for {
 		listed, found, err := s.list(ctx)
 		if err == nil {
@@ -67,11 +74,11 @@ func (s *StartList) Start(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Error(err, "list of Deployments failed; trying again", "after", startListRetry)
+		log.Error(err, "list of Deployments failed; trying again", "after", retry)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(startListRetry):
+		case <-time.After(retry):
 		}
 	}
 }
