@@ -162,6 +162,9 @@ func (f *restraintFixtures) refused() map[string]restrained {
 		"relabel a singleton Deployment's pod template": {updateDeployment(single, func(d *appsv1.Deployment) {
 			d.Spec.Template.Labels["tier"] = "evil"
 		}), templateMetadata},
+		"relabel a singleton Deployment": {updateDeployment(single, func(d *appsv1.Deployment) {
+			d.Labels["tier"] = "evil"
+		}), depLabels},
 		"turn a singleton Deployment's annotation off": {updateDeployment(single, func(d *appsv1.Deployment) {
 			d.Annotations["singleton"] = "false"
 		}), depFields},
@@ -216,6 +219,7 @@ func (f *restraintFixtures) allowed() []allowedCase {
 		{"re-pin a singleton Deployment", restrained{updateDeployment(single, func(d *appsv1.Deployment) {
 			d.Spec.Replicas = ptr.To[int32](3) // the mutation pins it back to 1
 		}), ""}},
+		// The write-back injects the sidecar and adds the singleton label.
 		{"write back an election singleton admitted before the webhook", restrained{updateDeployment(f.election, func(*appsv1.Deployment) {}), ""}},
 		{"create its Lease", restrained{create(ownedLease(single, single.Name, "")), ""}},
 		{"refused: give its elector's Lease a holder", restrained{updateLease(f.ns, single.Name, func(l *coordinationv1.Lease) {

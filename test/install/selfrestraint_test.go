@@ -37,6 +37,7 @@ const (
 	podSpec          = "of a Pod's spec the webhook may only remove"
 	notSingletonDep  = "may only update singleton Deployments"
 	depFields        = "of a Deployment the webhook may only change"
+	depLabels        = "of a Deployment's labels the webhook may only set"
 	templateSpec     = "of a pod template's spec"
 	templateMetadata = "of a pod template's labels and annotations"
 	containers       = "of a pod template's containers"
