@@ -173,6 +173,15 @@ func Setup(mgr ctrl.Manager, srv ctrlwebhook.Server, c *ServeConfig) error {
 	if err := registerOpsMetrics(crmetrics.Registry, c.Cert, leases); err != nil {
 		return err
 	}
+	if !c.Standalone {
+		cached := newCacheCollector(mgr.GetCache(), c.Controllers)
+		if err := cached.register(crmetrics.Registry); err != nil {
+			return err
+		}
+		if err := mgr.Add(cached); err != nil {
+			return fmt.Errorf("add cache metrics: %w", err)
+		}
+	}
 	handlers := webhook.NewHandlers(c.Policy, parent)
 	handlers.Deployments.Leases = electionLeases
 	handlers.Metrics = metrics

@@ -20,72 +20,112 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/singleton-webhook/singleton-webhook/internal/app"
 	"github.com/singleton-webhook/singleton-webhook/internal/benchdata"
 	"github.com/singleton-webhook/singleton-webhook/internal/testenv"
-
 	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
+	"github.com/singleton-webhook/singleton-webhook/patches"
 )
 
 // Shape of the memory benchmark.
 const (
-	cachedDeployments = 10000
-	createWorkers     = 8
-	loadDuration      = 10 * time.Second
+	// memorySingletons are the singletons among the cluster's Deployments.
+	memorySingletons = 1000
+	createWorkers    = 16
+	loadDuration     = 10 * time.Second
+	// settle is how long a serve started on a populated cluster runs
+	// before its RSS is read.
+	settle = 8 * time.Second
 )
+
+// memoryClusters are the numbers of Deployments in the cluster at which a
+// fresh serve is measured; the slope between them extrapolates to 100,000.
+var memoryClusters = []int{10000, 30000}
 
 // TestServeMemory measures the resident memory of the real `serve` binary
 // (bin/singleton-webhook, as shipped) against a real API server: idle,
-// under HTTPS load, and with 10,000 Deployments in its metadata-only cache.
+// under HTTPS load, and started on clusters of 10,000 and 30,000
+// Deployments of which 1,000 are singletons. Its caches hold the labelled
+// singletons only, so the RSS must not grow with the cluster: the slope per
+// 10,000 Deployments is reported, and the RSS it extrapolates to 100,000.
 func TestServeMemory(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{SkipWebhookConfiguration: true})
-	pid := startServe(t, env)
+	s := startServe(t, env)
 	time.Sleep(3 * time.Second)
-	idle := rss(t, pid)
+	idle := rss(t, s.pid)
 
 	body := benchdata.Review(benchdata.Deployment(benchdata.RealisticContainers, benchdata.RealisticEnvs))
 	pool := certPool(t, env.CABundle)
 	var peakLoad int64
-	stop := sampleRSS(t, pid, &peakLoad)
+	stop := sampleRSS(t, s.pid, &peakLoad)
 	for deadline := time.Now().Add(loadDuration); time.Now().Before(deadline); {
 		loadRound(t, env.WebhookURL+"/mutate-apps-v1-deployment", pool, body)
 	}
 	stop()
-
-	createOrdinary(t, env, cachedDeployments)
-	var peakCached int64
-	stop = sampleRSS(t, pid, &peakCached)
-	time.Sleep(5 * time.Second)
-	stop()
-	cached := rss(t, pid)
+	s.stop()
 
 	mib := func(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
-	writeFragment(t, "4-memory",
+	lines := []string{
 		"## 4. Memory of `serve`",
 		"",
-		"VmRSS of the `bin/singleton-webhook serve` process (the shipped binary, default flags, connected to a real API server), sampled every 50 ms.",
+		"VmRSS of the `bin/singleton-webhook serve` process (the shipped binary, default flags, connected to a real API server), sampled every 50 ms. " +
+			"Its caches hold only the Deployments admission labelled `singleton.dev/mode` (and their Pods); a fresh `serve` is started on each cluster size, " +
+			"so its one paged list of Deployments at start (pages of 500, metadata only) is in the peak.",
 		"",
 		"| state | RSS | target |",
 		"|---|---|---|",
 		fmt.Sprintf("| idle, after start | %s | |", mib(idle)),
 		fmt.Sprintf("| under load (peak over %s of %d keep-alive HTTPS clients) | %s | ≤ 40 MiB |", loadDuration, httpsClients, mib(peakLoad)),
-		fmt.Sprintf("| %d Deployments in the cache (peak while syncing / settled) | %s / %s | ≤ 60 MiB |", cachedDeployments, mib(peakCached), mib(cached)),
+	}
+	created := 0
+	var settled []int64
+	for _, n := range memoryClusters {
+		createDeployments(t, env, created, n)
+		created = n
+		s := startServe(t, env)
+		var peak int64
+		stop := sampleRSS(t, s.pid, &peak)
+		time.Sleep(settle)
+		stop()
+		r := rss(t, s.pid)
+		settled = append(settled, r)
+		deps, pods := s.cached(t)
+		s.stop()
+		t.Logf("%d Deployments: peak %s, settled %s, cache: %d Deployments, %d Pods", n, mib(peak), mib(r), deps, pods)
+		lines = append(lines, fmt.Sprintf("| %d Deployments, %d singletons (peak from start / settled; cached: %d Deployments, %d Pods) | %s / %s | |",
+			n, memorySingletons, deps, pods, mib(peak), mib(r)))
+	}
+	last := len(memoryClusters) - 1
+	per10k := float64(settled[last]-settled[0]) / float64(memoryClusters[last]-memoryClusters[0]) * 10000
+	at100k := float64(settled[last]) + per10k*float64(100000-memoryClusters[last])/10000
+	lines = append(lines,
+		fmt.Sprintf("| slope, settled %d → %d Deployments | %+.2f MiB per 10,000 | flat |", memoryClusters[0], memoryClusters[last], per10k/1024),
+		fmt.Sprintf("| 100,000 Deployments, 1,000 singletons (extrapolated from the slope) | %s | ≤ 45 MiB |", mib(int64(at100k))),
 	)
+	writeFragment(t, "4-memory", lines...)
 }
 
-// startServe runs bin/singleton-webhook serve on the Env's webhook port and
-// waits until it is ready; it returns the process id.
-func startServe(t *testing.T, env *testenv.Env) int {
+// serve is a running `serve` process.
+type serve struct {
+	pid     int
+	metrics string
+	stop    func()
+}
+
+// startServe runs bin/singleton-webhook serve on the Env's webhook port,
+// with plain-HTTP metrics, and waits until it is ready.
+func startServe(t *testing.T, env *testenv.Env) *serve {
 	bin := filepath.Join(env.Root, "bin", "singleton-webhook")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s is missing: run `make build` first (`make bench` does): %v", bin, err)
 	}
-	probe := testutil.FreeAddr(t)
+	probe, metrics := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	cmd := exec.Command(bin, "serve",
 		"--kubeconfig", env.Kubeconfig,
 		"--webhook-cert-path", env.CertDir,
 		"--webhook-port", strconv.Itoa(env.WebhookPort),
 		"--health-probe-bind-address", probe,
-		"--metrics-bind-address", "0")
+		"--metrics-bind-address", metrics, "--metrics-secure=false")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if !testing.Verbose() {
 		cmd.Stdout, cmd.Stderr = nil, nil
@@ -93,16 +133,20 @@ func startServe(t *testing.T, env *testenv.Env) int {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(60 * time.Second); ; {
 		resp, err := http.Get("http://" + probe + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return cmd.Process.Pid
+				return &serve{pid: cmd.Process.Pid, metrics: metrics, stop: stop}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -110,6 +154,39 @@ func startServe(t *testing.T, env *testenv.Env) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// cached returns how many Deployments and Pods the process's caches hold,
+// from its singleton_webhook_cached_objects metric.
+func (s *serve) cached(t *testing.T) (deployments, pods int) {
+	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	deployments, pods = -1, -1
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, app.CachedObjectsMetric+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		switch {
+		case strings.Contains(line, `kind="Deployment"`):
+			deployments = int(v)
+		case strings.Contains(line, `kind="Pod"`):
+			pods = int(v)
+		}
+	}
+	if deployments < 0 || pods < 0 {
+		t.Fatalf("serve serves no %s for Deployments and Pods", app.CachedObjectsMetric)
+	}
+	return deployments, pods
 }
 
 // rss returns the process's VmRSS in KiB.
@@ -152,13 +229,19 @@ func sampleRSS(t *testing.T, pid int, peak *int64) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// createOrdinary creates n small ordinary Deployments with a few workers.
-func createOrdinary(t *testing.T, env *testenv.Env, n int) {
+// createDeployments creates the Deployments from..to-1 of the benchmark's
+// cluster, small ones, with many workers: every (to/memorySingletons)th of
+// the first ones a singleton as admission stores it (labelled, pinned,
+// gated), until there are memorySingletons, the others ordinary.
+func createDeployments(t *testing.T, env *testenv.Env, from, to int) {
 	ctx := context.Background()
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(ctx,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cached"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	if from == 0 {
+		if _, err := env.Clientset.CoreV1().Namespaces().Create(ctx,
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cached"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	every := memoryClusters[0] / memorySingletons
 	api := env.Clientset.AppsV1().Deployments("cached")
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -166,18 +249,27 @@ func createOrdinary(t *testing.T, env *testenv.Env, n int) {
 		wg.Go(func() {
 			for i := range jobs {
 				d := benchdata.Deployment(1, 2)
-				d.Name, d.Namespace = fmt.Sprintf("app-%05d", i), "cached"
-				delete(d.Annotations, "singleton")
-				d.Spec.Strategy = appsv1.DeploymentStrategy{}
+				d.Name, d.Namespace = fmt.Sprintf("app-%06d", i), "cached"
+				if i < memoryClusters[0] && i%every == 0 {
+					if _, err := patches.Apply(d, patches.Policy{}); err != nil {
+						t.Errorf("make %s a singleton: %v", d.Name, err)
+						continue
+					}
+				} else {
+					delete(d.Annotations, "singleton")
+					d.Spec.Strategy = appsv1.DeploymentStrategy{}
+				}
 				if _, err := api.Create(ctx, d, metav1.CreateOptions{}); err != nil {
 					t.Errorf("create %s: %v", d.Name, err)
 				}
 			}
 		})
 	}
-	for i := range n {
+	start := time.Now()
+	for i := from; i < to; i++ {
 		jobs <- i
 	}
 	close(jobs)
 	wg.Wait()
+	t.Logf("created Deployments %d..%d in %s", from, to-1, time.Since(start).Round(time.Second))
 }
