@@ -19,7 +19,8 @@ import (
 const ScalePath = "/mutate-apps-v1-deployment-scale"
 
 // ParentLookup returns the metadata of the Deployment a Scale belongs to.
-// The server backs it with a metadata-only informer cache.
+// The server backs it with a metadata-only informer cache of the singleton
+// Deployments (label patches.LabelMode), and the API server for the rest.
 type ParentLookup func(ctx context.Context, namespace, name string) (*metav1.PartialObjectMetadata, error)
 
 // Scales pins the scale subresource of replicas-mode singleton Deployments to

@@ -59,9 +59,11 @@ func pathFor(req *admissionv1.AdmissionRequest) string {
 }
 
 // CachedParent looks a Deployment's metadata up in cache, the manager's
-// cache, which then holds a metadata-only informer for Deployments. A
-// Deployment the cache does not have yet (created a moment ago) is read from
-// api, the API server, so a scale right after a create is still checked.
+// cache, which then holds a metadata-only informer of the singleton
+// Deployments (label patches.LabelMode, see controllers.CacheByObject). A
+// Deployment the cache does not hold (an ordinary one, or a singleton
+// created a moment ago) is read from api, the API server: one GET, so a
+// scale right after a create is still checked.
 func CachedParent(cache, api client.Reader) ParentLookup {
 	return func(ctx context.Context, namespace, name string) (*metav1.PartialObjectMetadata, error) {
 		key := client.ObjectKey{Namespace: namespace, Name: name}
