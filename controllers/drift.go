@@ -48,22 +48,26 @@ type Drift struct {
 }
 
 // SetupDrift registers the drift controller with the manager, and the
-// StartList that feeds it the singletons admission has not labelled yet;
-// both look at Deployments in scope only. The controller watches the
+// StartList that feeds it the singletons admission has not labelled yet, at
+// start and when a namespace's labels change; both look at Deployments in
+// scope only. The controller watches the
 // labelled Deployments of the manager's cache (see CacheByObject).
 func SetupDrift(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	r := &Drift{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p}
 	found := make(chan event.GenericEvent)
+	start := &StartList{Reader: mgr.GetAPIReader(), Policy: p, Scope: scope, Namespaces: mgr.GetCache(), Found: found}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("singleton-drift").
 		For(&appsv1.Deployment{}, builder.OnlyMetadata,
 			builder.WithPredicates(append(driftEvents(), scope.Predicate(mgr.GetCache()))...)).
 		WatchesRawSource(source.Channel(found, &handler.EnqueueRequestForObject{})).
+		// A namespace that comes into scope: its singletons admission did
+		// not label while it was out.
+		Watches(namespaceMeta(), start.InNamespace(), builder.WithPredicates(rescopeEvents())).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("set up drift controller: %w", err)
 	}
-	start := &StartList{Reader: mgr.GetAPIReader(), Policy: p, Scope: scope, Namespaces: mgr.GetCache(), Found: found}
 	if err := mgr.Add(start); err != nil {
 		return fmt.Errorf("set up the start list of the drift controller: %w", err)
 	}

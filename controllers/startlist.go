@@ -6,9 +6,12 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/singleton-webhook/singleton-webhook/patches"
 )
@@ -86,6 +89,22 @@ func (s *StartList) Start(ctx context.Context) error {
 // list runs the paged list once, returning how many Deployments it saw
 // and how many it handed on.
 func (s *StartList) list(ctx context.Context) (listed, found int, err error) {
+	listed, err = s.each(ctx, "", func(m *metav1.PartialObjectMetadata) error {
+		select {
+		case s.Found <- event.GenericEvent{Object: m}:
+			found++
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	return listed, found, err
+}
+
+// each pages through the Deployment metadata of namespace (empty: all) and
+// calls found with each unlabelled singleton in scope (its namespace and
+// name only), returning how many Deployments it saw.
+func (s *StartList) each(ctx context.Context, namespace string, found func(*metav1.PartialObjectMetadata) error) (listed int, err error) {
 	size := s.PageSize
 	if size <= 0 {
 		size = StartListPageSize
@@ -95,8 +114,8 @@ func (s *StartList) list(ctx context.Context) (listed, found int, err error) {
 	next := ""
 	for {
 		page.Items = nil
-		if err := s.Reader.List(ctx, page, client.Limit(size), client.Continue(next)); err != nil {
-			return listed, found, fmt.Errorf("list deployments: %w", err)
+		if err := s.Reader.List(ctx, page, client.InNamespace(namespace), client.Limit(size), client.Continue(next)); err != nil {
+			return listed, fmt.Errorf("list deployments: %w", err)
 		}
 		listed += len(page.Items)
 		for i := range page.Items {
@@ -106,25 +125,40 @@ func (s *StartList) list(ctx context.Context) (listed, found int, err error) {
 			}
 			in, err := s.Scope.Contains(ctx, s.Namespaces, m.Namespace)
 			if err != nil {
-				return listed, found, err
+				return listed, err
 			}
 			if !in {
 				continue
 			}
 			o := deploymentMeta()
 			o.ObjectMeta = metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name}
-			select {
-			case s.Found <- event.GenericEvent{Object: o}:
-				found++
-			case <-ctx.Done():
-				return listed, found, ctx.Err()
+			if err := found(o); err != nil {
+				return listed, err
 			}
 		}
 		next = page.Continue
 		if next == "" {
-			return listed, found, nil
+			return listed, nil
 		}
 	}
+}
+
+// InNamespace maps a Namespace whose labels changed (it may have come into
+// the Scope) to the unlabelled singletons in it, read as the start list
+// reads them: admission did not see them while the namespace was out of
+// scope, and the cache does not hold them.
+func (s *StartList) InNamespace() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		_, err := s.each(ctx, ns.GetName(), func(m *metav1.PartialObjectMetadata) error {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: m.Namespace, Name: m.Name}})
+			return nil
+		})
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "list the unlabelled singletons of a namespace", "namespace", ns.GetName())
+		}
+		return out
+	})
 }
 
 // unlabelled reports whether m is an enforced singleton without the label
