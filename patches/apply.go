@@ -84,10 +84,12 @@ func Apply(d *appsv1.Deployment, p Policy) (Result, error) {
 		if p.CheckOnly {
 			return Result{Enforced: true, Mode: mode}, nil
 		}
-		// Deny mode writes LabelMode and nothing else: a label on the
-		// Deployment's own metadata, which rolls nothing, and which a GitOps
-		// tool leaves alone as a field its manifest does not set.
-		return Result{Enforced: true, Mode: mode, Warnings: applyModeLabel(d, mode)}, nil
+		// Deny mode writes LabelMode and nothing else, without a warning: a
+		// manifest that is a singleton as written draws none. A label on the
+		// Deployment's own metadata rolls nothing, and a GitOps tool leaves
+		// it alone as a field its manifest does not set.
+		applyModeLabel(d, mode)
+		return Result{Enforced: true, Mode: mode}, nil
 	}
 	warnings, err := mutate(d, mode, p)
 	if err != nil {
