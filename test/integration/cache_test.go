@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +82,27 @@ func TestCachesHoldOnlySingletons(t *testing.T) {
 		after := getDeployment(t, env, ns, "legacy-deny")
 		if after.Generation != before.Generation {
 			t.Errorf("generation %d, was %d: the label changed the spec", after.Generation, before.Generation)
+		}
+	})
+	t.Run("the scale of a singleton the start list labelled is pinned, of an ordinary one kept", func(t *testing.T) {
+		cs, warned := warningClient(t, env)
+		api := cs.AppsV1().Deployments(ns)
+		for name, want := range map[string]int32{"legacy": 1, "plain-0": 5} {
+			scale, err := api.GetScale(ctxFor(t), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("get scale of %s: %v", name, err)
+			}
+			scale.Spec.Replicas = 5
+			got, err := api.UpdateScale(ctxFor(t), name, scale, metav1.UpdateOptions{})
+			if err != nil {
+				t.Fatalf("update scale of %s: %v", name, err)
+			}
+			if got.Spec.Replicas != want {
+				t.Errorf("%s: scale answered %d replicas, want %d", name, got.Spec.Replicas, want)
+			}
+		}
+		if !strings.Contains(warned.String(), "spec.replicas forced from 5 to 1") {
+			t.Errorf("warnings %q lack the scale warning", warned)
 		}
 	})
 	t.Run("the cache of serve holds the labelled singletons only", func(t *testing.T) {
