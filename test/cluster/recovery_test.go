@@ -159,7 +159,7 @@ func TestRecoveryWhileTheWebhookIsDown(t *testing.T) {
 	}
 }
 
-// preferNode makes the Pods of d prefer node, so two singletons share it.
+// preferNode is an affinity for node, so that two singletons share it.
 func preferNode(node string) *corev1.Affinity {
 	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 100,
