@@ -21,8 +21,8 @@ import (
 )
 
 // The singleton across the webhook's life: a refused nodeName, an upgrade
-// and a rollback, a Lease-name change, and the release before an
-// uninstall.
+// and a rollback, and the release before an uninstall (a Lease-name change:
+// leasename_test.go).
 
 // replicaSets counts the ReplicaSets of a Deployment (selector app=name).
 func replicaSets(t *testing.T, ns, name string) int {
@@ -58,38 +58,6 @@ func TestNodeNameIsRefusedAndThePodUntouched(t *testing.T) {
 			t.Errorf("pod %s (deleting %v, ready %t) after the refused update; want only %s, serving", p.Name, p.DeletionTimestamp, ready(p), pod.Name)
 		}
 	}
-}
-
-// A Lease-name change on a live election Deployment is refused with the
-// safe procedure; following it (scale to 0, Pods gone, change, scale
-// back) works.
-func TestLeaseNameChangeOfALiveElectionIsRefused(t *testing.T) {
-	ns := newNamespace(t)
-	ctx := ctxFor(t, 3*time.Minute)
-	d := deployment(ns, "elected", 2, map[string]string{patches.AnnotationSingleton: "true", patches.AnnotationMode: "election"})
-	if _, err := cl.Clientset.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tr := track(t, cl.Clientset, ns, "app=elected")
-	tr.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
-	_, stderr, err := tryRun(t, "-n", ns, "annotate", "deploy/elected", patches.AnnotationLeaseName+"=moved")
-	if err == nil || !strings.Contains(stderr, "kubectl scale deployment/elected --replicas=0") {
-		t.Fatalf("the Lease change was accepted or refused without the procedure (err %v): %s", err, stderr)
-	}
-	run(t, "-n", ns, "scale", "deploy/elected", "--replicas=0")
-	for _, p := range tr.snapshot() {
-		if err := cl.MarkStopped(ctx, ns, p.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tr.waitFor(time.Minute, "every Pod gone", func(ps []*corev1.Pod) bool { return len(ps) == 0 })
-	waitUntil(t, time.Minute, "the Deployment's status to show no Pod", func() bool {
-		cur, err := cl.Clientset.AppsV1().Deployments(ns).Get(ctx, "elected", metav1.GetOptions{})
-		return err == nil && cur.Status.ObservedGeneration >= cur.Generation && cur.Status.Replicas == 0
-	})
-	run(t, "-n", ns, "annotate", "deploy/elected", patches.AnnotationLeaseName+"=moved")
-	run(t, "-n", ns, "scale", "deploy/elected", "--replicas=2")
-	tr.waitFor(time.Minute, "2 Pods serving again", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
 }
 
 func countServing(ps []*corev1.Pod) int {
