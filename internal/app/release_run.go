@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -179,6 +180,9 @@ func (r *releaser) waitRollout(ctx context.Context, d *appsv1.Deployment) error 
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("it was interrupted before its rollout finished (kubectl -n %s rollout status deployment/%s)", d.Namespace, d.Name)
+			}
 			return fmt.Errorf("its rollout did not finish within %s (kubectl -n %s rollout status deployment/%s)", r.timeout, d.Namespace, d.Name)
 		case <-time.After(r.poll):
 		}
@@ -210,6 +214,8 @@ func keeps(d *appsv1.Deployment) string {
 func explain(err error) string {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted before the API server answered (" + msg + "): run release again"
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
 		return "refused by admission: " + msg
 	case apierrors.IsForbidden(err):
