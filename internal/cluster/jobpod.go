@@ -121,5 +121,3 @@ func jobFinished(j *batchv1.Job) bool {
 	}
 	return false
 }
-
-func ptrTo[T any](v T) *T { return &v }
