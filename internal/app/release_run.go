@@ -85,6 +85,8 @@ func (r *releaser) run(ctx context.Context) bool {
 			work <- d
 		case on && injected:
 			r.say("%s: election mode, left as it is: its sidecar elects on its own (Lease, Role and RoleBinding stay); once the webhook is gone its Pods' role labels and leader Service are no longer updated", ref(d))
+		case on && patches.Released(d.Annotations) && !rolledOut(d, d.Generation):
+			work <- d // a run interrupted before its rollout finished: await it now
 		case on && patches.Released(d.Annotations):
 			r.say("%s: released already", ref(d))
 		case on:
@@ -116,7 +118,7 @@ func (r *releaser) releaseDeployment(ctx context.Context, d *appsv1.Deployment) 
 	for range 5 {
 		want := d.DeepCopy()
 		if changes = patches.Release(want); len(changes) == 0 {
-			r.say("%s: released already", ref(d))
+			r.awaitReleased(ctx, d)
 			return
 		}
 		opts := metav1.UpdateOptions{FieldManager: releaseFieldManager}
@@ -155,6 +157,21 @@ func (r *releaser) releaseDeployment(ctx context.Context, d *appsv1.Deployment) 
 	r.say("%s: released: rolled out in %s", ref(d), time.Since(start).Round(100*time.Millisecond))
 }
 
+// awaitReleased reports a Deployment released by an earlier run and, if
+// its rollout has not finished (that run was interrupted), waits for it.
+func (r *releaser) awaitReleased(ctx context.Context, d *appsv1.Deployment) {
+	if r.dryRun || rolledOut(d, d.Generation) {
+		r.say("%s: released already", ref(d))
+		return
+	}
+	start := time.Now()
+	if err := r.waitRollout(ctx, d); err != nil {
+		r.fail(ref(d), "released already, but %v; run release again to confirm", err)
+		return
+	}
+	r.say("%s: released already: its rollout finished %s later", ref(d), time.Since(start).Round(100*time.Millisecond))
+}
+
 // count counts one Deployment released (or, in a dry run, releasable).
 func (r *releaser) count() {
 	r.mu.Lock()
@@ -168,14 +185,9 @@ func (r *releaser) count() {
 func (r *releaser) waitRollout(ctx context.Context, d *appsv1.Deployment) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
 	for {
 		cur, err := r.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
-		if err == nil && cur.Status.ObservedGeneration >= d.Generation &&
-			cur.Status.UpdatedReplicas == want && cur.Status.Replicas == want {
+		if err == nil && rolledOut(cur, d.Generation) {
 			return nil
 		}
 		select {
@@ -187,6 +199,18 @@ func (r *releaser) waitRollout(ctx context.Context, d *appsv1.Deployment) error 
 		case <-time.After(r.poll):
 		}
 	}
+}
+
+// rolledOut reports whether the Deployment controller has rolled d out as
+// of generation: observed it, and every Pod of the current template
+// created, none of an older one left.
+func rolledOut(d *appsv1.Deployment, generation int64) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	return st.ObservedGeneration >= generation && st.UpdatedReplicas == want && st.Replicas == want
 }
 
 // rollKind says what one rollout of d costs.

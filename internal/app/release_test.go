@@ -182,8 +182,9 @@ func TestReleaseFlagsRefused(t *testing.T) {
 
 // A release interrupted halfway (Ctrl-C, or the hook Job's Pod killed)
 // reports what it did not finish and exits non-zero; run again, it
-// releases the rest and leaves the one already released as it is: every
-// Deployment is updated once over both runs, so it rolls once.
+// awaits the rollout the first run did not, releases the rest and leaves
+// the one already released as it is: every Deployment is updated once over
+// both runs, so it rolls once.
 func TestReleaseInterruptedHalfwayCanRunAgain(t *testing.T) {
 	cs := fake.NewClientset(
 		mutated(t, "a", "one", map[string]string{"singleton": "true"}),
@@ -196,7 +197,7 @@ func TestReleaseInterruptedHalfwayCanRunAgain(t *testing.T) {
 		if ctx.Err() != nil {
 			return true, nil, ctx.Err() // as client-go fails once its context is cancelled
 		}
-		if u, ok := a.(k8stesting.UpdateAction); ok && a.GetResource().Resource == "deployments" {
+		if u, ok := a.(k8stesting.UpdateAction); ok && a.GetResource().Resource == "deployments" && a.GetSubresource() == "" {
 			updates[u.GetObject().(*appsv1.Deployment).Name]++
 			interrupt() // right after the first update is sent: before its rollout is awaited
 		}
@@ -225,11 +226,22 @@ func TestReleaseInterruptedHalfwayCanRunAgain(t *testing.T) {
 		}
 	}
 
+	// a/one's rollout is still going on when the second run starts.
+	one, _ := cs.AppsV1().Deployments("a").Get(ctx, "one", metav1.GetOptions{})
+	one.Generation, one.Status.ObservedGeneration = 2, 1
+	if _, err := cs.AppsV1().Deployments("a").UpdateStatus(ctx, one, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		one.Status.ObservedGeneration = 2
+		_, _ = cs.AppsV1().Deployments("a").UpdateStatus(ctx, one, metav1.UpdateOptions{})
+	}()
 	ok, again := runRelease(t, cs, false)
 	if !ok {
 		t.Error("the second run failed")
 	}
-	for _, line := range []string{"a/one: released already", "a/two: released: rolled out in", "a/three: released: rolled out in",
+	for _, line := range []string{"a/one: released already: its rollout finished", "a/two: released: rolled out in", "a/three: released: rolled out in",
 		"released 2 Deployment(s); 0 could not be released"} {
 		if !strings.Contains(again, line) {
 			t.Errorf("the second run's output lacks %q", line)

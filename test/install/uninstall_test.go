@@ -47,12 +47,14 @@ import (
 //     put the Service's CA back). When the Deployment's Pods terminate, the
 //     process is stopped and the Pods marked stopped (their containers
 //     exited on SIGTERM).
-//   - the pre-delete hook: the cluster leaves the Job's Pod to the test
-//     (cluster.Options.JobsRunByTest); the test runs its container's
+//   - the pre-delete hook: the cluster leaves the Job's Pods to the test
+//     (cluster.Options.JobsRunByTest); the test runs their container's
 //     command line exactly as helm created it, with a token of the Job's
-//     ServiceAccount bound to that Pod, and sets the Pod Succeeded or Failed
-//     from the exit code, so the Job controller completes the Job and helm
-//     goes on (or stops).
+//     ServiceAccount bound to the Pod, and sets the Pod Succeeded or Failed
+//     from the exit code, so the Job controller completes the Job, or
+//     retries it, and helm goes on (or stops). The first attempt is
+//     interrupted halfway (SIGTERM, as an eviction sends): the retry must
+//     finish the release.
 
 // releaseJob is the chart's pre-delete hook Job.
 const releaseJob = "singleton-webhook-release"
@@ -66,8 +68,9 @@ const uninstallGrace = 5
 const entrypoint = "/singleton-webhook"
 
 // checkHelmUninstall runs `helm uninstall` (hooks on) with singletons live
-// and checks that the hook released them, that the webhook is gone, and
-// that a deleted Pod of each is replaced.
+// and checks that the hook released them, its first attempt interrupted
+// halfway and the Job's retry finishing the work, that the webhook is gone,
+// and that a deleted Pod of each singleton is replaced.
 func checkHelmUninstall(ctx context.Context, t *testing.T, cl *cluster.Cluster, bin string) {
 	serve := serveAsPod(ctx, t, cl, bin)
 	defer serve.stop()
@@ -87,12 +90,24 @@ func checkHelmUninstall(ctx context.Context, t *testing.T, cl *cluster.Cluster, 
 		out, err := uninstall.CombinedOutput()
 		done <- result{string(out), time.Since(start), err}
 	}()
-	var hookOut testutil.SyncBuffer
+	// The first attempt is interrupted once it has released solo, before
+	// solo's rollout finished (its container killed, as an eviction would):
+	// the Job controller retries, and the retry must finish the work.
+	var outs []*testutil.SyncBuffer
+	interrupted := ns + "/solo: releasing:"
 	runs, err := cl.RunJobPods(ctx, systemNamespace, releaseJob, func(ctx context.Context, pod *corev1.Pod, c corev1.Container) int32 {
-		return runContainer(ctx, t, cl, bin, pod, c, &hookOut)
+		out := &testutil.SyncBuffer{}
+		outs = append(outs, out)
+		if len(outs) == 1 {
+			return runContainer(ctx, t, cl, bin, pod, c, out, interrupted)
+		}
+		return runContainer(ctx, t, cl, bin, pod, c, out, "")
 	})
+	for i, out := range outs {
+		t.Logf("release, the hook's container, attempt %d, said:\n%s", i+1, out.String())
+	}
 	if err != nil {
-		t.Fatalf("play the hook's Pod: %v\nrelease said:\n%s", err, hookOut.String())
+		t.Fatalf("play the hook's Pods: %v", err)
 	}
 	var h result
 	select {
@@ -100,19 +115,25 @@ func checkHelmUninstall(ctx context.Context, t *testing.T, cl *cluster.Cluster, 
 	case <-ctx.Done():
 		t.Fatalf("helm uninstall did not return: %v", ctx.Err())
 	}
-	t.Logf("release (the hook's container) said:\n%s", hookOut.String())
 	if h.err != nil {
 		t.Fatalf("helm uninstall: %v\n%s", h.err, h.out)
 	}
-	if len(runs) != 1 || runs[0].ExitCode != 0 {
-		t.Fatalf("the hook Job ran %+v; want one Pod, exit code 0", runs)
+	if len(runs) != 2 || runs[0].ExitCode == 0 || runs[1].ExitCode != 0 {
+		t.Fatalf("the hook Job ran %+v; want two Pods: the interrupted one failed, the retry succeeded", runs)
 	}
-	t.Logf("helm uninstall took %s; its pre-delete hook ran %s in Pod %s (exit code 0), %s after helm started",
-		h.took.Round(100*time.Millisecond), runs[0].Took.Round(100*time.Millisecond), runs[0].Pod,
-		runs[0].Started.Sub(start).Round(100*time.Millisecond))
-	for _, want := range []string{ns + "/solo: released: rolled out in", ns + "/duo: election mode, left as it is"} {
-		if !strings.Contains(hookOut.String(), want) {
-			t.Errorf("the hook's output lacks %q", want)
+	first, retry := runs[0], runs[1]
+	t.Logf("helm uninstall took %s; its pre-delete hook started %s after helm; attempt 1 (Pod %s) was interrupted after %s (exit code %d), "+
+		"the Job controller retried %s later, attempt 2 (Pod %s) took %s (exit code 0)",
+		h.took.Round(100*time.Millisecond), first.Started.Sub(start).Round(100*time.Millisecond), first.Pod, first.Took.Round(100*time.Millisecond),
+		first.ExitCode, retry.Started.Sub(first.Started.Add(first.Took)).Round(100*time.Millisecond), retry.Pod, retry.Took.Round(100*time.Millisecond))
+	for i, want := range map[int][]string{
+		0: {ns + "/solo: could not release: released, but it was interrupted before its rollout finished"},
+		1: {ns + "/solo: released already", ns + "/duo: election mode, left as it is", "0 could not be released"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(outs[i].String(), w) {
+				t.Errorf("attempt %d of the hook: its output lacks %q", i+1, w)
+			}
 		}
 	}
 	if _, err := cl.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "singleton-webhook", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -514,8 +535,9 @@ func playTermination(ctx context.Context, t *testing.T, cl *cluster.Cluster, ser
 // runContainer runs the container of a Pod as its node would: the image's
 // entrypoint (the product binary) with the container's args, its env, and
 // the credentials of the Pod's ServiceAccount bound to the Pod. It returns
-// the exit code, with the output in out.
-func runContainer(ctx context.Context, t *testing.T, cl *cluster.Cluster, bin string, pod *corev1.Pod, c corev1.Container, out *testutil.SyncBuffer) int32 {
+// the exit code, with the output in out. With interruptAt, the container
+// gets SIGTERM once its output holds that text, as when its Pod is evicted.
+func runContainer(ctx context.Context, t *testing.T, cl *cluster.Cluster, bin string, pod *corev1.Pod, c corev1.Container, out *testutil.SyncBuffer, interruptAt string) int32 {
 	args := expandArgs(c)
 	switch {
 	case len(c.Command) == 1 && c.Command[0] == entrypoint:
@@ -529,7 +551,24 @@ func runContainer(ctx context.Context, t *testing.T, cl *cluster.Cluster, bin st
 		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(out, "run %s: %v\n", bin, err)
+		return 128
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var err error
+	for waiting := true; waiting; {
+		select {
+		case err = <-exited:
+			waiting = false
+		case <-time.After(20 * time.Millisecond):
+			if interruptAt != "" && strings.Contains(out.String(), interruptAt) {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				interruptAt = ""
+			}
+		}
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
