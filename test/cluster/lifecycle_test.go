@@ -5,14 +5,12 @@ package cluster
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -227,76 +225,3 @@ func TestUpgradeAndRollbackRollNothing(t *testing.T) {
 	}
 }
 
-// Before an uninstall, release (the command the chart's pre-delete hook
-// Job runs, with its arguments; simulated nodes run no container, so the
-// Job's Pod could not) lets go of a replicas-mode and an election-mode
-// singleton: the replicas-mode one rolls once, the election one not at
-// all. Then the webhook goes (process and configuration, as helm uninstall
-// does) and a deleted Pod of each gets a Running replacement within the
-// grace period + 5 s. The test scopes the command to its namespace (-n
-// instead of -A): the suite's cluster holds other tests' Deployments.
-func TestReleaseBeforeUninstall(t *testing.T) {
-	ns := newNamespace(t)
-	manifest := lifecycleManifest(t, ns)
-	run(t, "apply", "-f", manifest)
-	solo, duo := track(t, cl.Clientset, ns, "app=solo"), track(t, cl.Clientset, ns, "app=duo")
-	onlyPod(t, solo)
-	duo.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
-
-	start := time.Now()
-	cmd := exec.Command(binary, "release", "-n", ns, "--max-in-flight=5", "--timeout=2m", "--kubeconfig", cl.Kubeconfig)
-	out, err := cmd.CombinedOutput()
-	t.Logf("release took %s:\n%s", time.Since(start).Round(100*time.Millisecond), out)
-	if err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	for _, want := range []string{ns + "/solo: released: rolled out in", ns + "/duo: election mode, left as it is"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("release's output lacks %q", want)
-		}
-	}
-	rollouts := replicaSets(t, ns, "solo") - 1 + replicaSets(t, ns, "duo") - 1
-	t.Logf("rollouts caused by the release: %d (solo %d ReplicaSets, duo %d)", rollouts, replicaSets(t, ns, "solo"), replicaSets(t, ns, "duo"))
-	if rollouts != 1 {
-		t.Errorf("the release caused %d rollouts, want 1 (the replicas-mode singleton)", rollouts)
-	}
-
-	restart := stopWebhook(t)
-	defer restart()
-	if _, _, err := tryRun(t, "delete", "mutatingwebhookconfiguration", "singleton-webhook"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range []*tracker{solo, duo} {
-		var old *corev1.Pod
-		for _, p := range tr.snapshot() {
-			if p.DeletionTimestamp == nil && ready(p) {
-				old = p
-				break
-			}
-		}
-		if old == nil {
-			t.Fatal("no serving Pod to delete")
-		}
-		if len(old.Spec.SchedulingGates) > 0 {
-			t.Errorf("pod %s still carries %v after the release", old.Name, old.Spec.SchedulingGates)
-		}
-		del := time.Now()
-		run(t, "-n", ns, "delete", "pod", old.Name, "--wait=false")
-		tr.waitFor((grace+5)*time.Second, "a replacement of "+old.Name+" serving within the grace period + 5 s", func(ps []*corev1.Pod) bool {
-			for _, p := range ps {
-				if p.UID != old.UID && p.CreationTimestamp.After(del.Add(-time.Second)) && p.DeletionTimestamp == nil && ready(p) {
-					return true
-				}
-			}
-			return false
-		})
-		t.Logf("%s: a replacement served %s after the delete", old.Name, time.Since(del).Round(100*time.Millisecond))
-	}
-	var d *appsv1.Deployment
-	if d, err = cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), "solo", metav1.GetOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if patches.HasGate(d) || !patches.Released(d.Annotations) {
-		t.Errorf("solo after the release: gate %t, released %t", patches.HasGate(d), patches.Released(d.Annotations))
-	}
-}
