@@ -224,4 +224,3 @@ func TestUpgradeAndRollbackRollNothing(t *testing.T) {
 		t.Logf("%s: ReplicaSets and generations checked over the %s after the new webhook started", step.stage, time.Since(start).Round(time.Second))
 	}
 }
-
