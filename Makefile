@@ -50,7 +50,7 @@ run: build controlplane ## Run a local cluster (simulated nodes) with the webhoo
 	hack/run.sh $(ARGS)
 
 .PHONY: test
-test: lint test-chart test-unit test-integration test-fuzz ## Everything CI runs.
+test: lint chart-lint test-unit test-integration test-fuzz ## Everything CI runs (test-integration runs the chart's Go tests too).
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no API server).
@@ -60,12 +60,15 @@ test-unit: ## Unit tests (no API server).
 test-integration: controlplane build helm ## Tests against a real control plane (and kwok nodes), kubectl and cert-manager.
 	go test -tags integration -count=1 -timeout 20m ./...
 
-.PHONY: test-chart
-test-chart: helm controlplane ## helm lint and helm template of the chart; its equivalence with manifests/ and its value checks; its alerts and dashboard through Prometheus's rule loader and PromQL parser (hack/promql).
+.PHONY: chart-lint
+chart-lint: helm ## helm lint and helm template of the chart; its alerts and dashboard through Prometheus's rule loader and PromQL parser (hack/promql).
 	$(HELM) lint --strict $(CHART)
 	$(HELM) template singleton-webhook $(CHART) --namespace singleton-system >/dev/null
-	go test -tags integration -count=1 -run 'Chart' ./test/install/
 	cd hack/promql && go test -count=1 ./...
+
+.PHONY: test-chart
+test-chart: chart-lint controlplane ## chart-lint, then the chart's Go tests: its equivalence with manifests/, its value checks, installs into real clusters.
+	go test -tags integration -count=1 -run 'Chart' ./test/install/
 
 .PHONY: helm
 helm: ## Build helm from its pinned Go module into bin/tools (cached).

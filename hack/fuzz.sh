@@ -5,8 +5,7 @@ set -euo pipefail
 fuzztime=${1:-10s}
 cd "$(dirname "$0")/.."
 found=0
-for pkg in $(go list ./...); do
-  dir=$(go list -f '{{.Dir}}' "$pkg")
+while read -r pkg dir; do
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
     found=1
     echo "fuzz $pkg $target for $fuzztime"
@@ -25,5 +24,5 @@ for pkg in $(go list ./...); do
     fi
     rm -f "$log"
   done
-done
+done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
 [[ $found == 1 ]] || echo "no fuzz targets"

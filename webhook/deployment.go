@@ -1,10 +1,13 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -73,14 +76,62 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 
 // patchOf returns the patch from raw, the Deployment as the API server sent
 // it, to mutated; original is raw decoded (see patchFor).
+//
+// An object from the API server is in the type's encoding: raw is
+// json(original) byte for byte, the patch from raw to original is empty,
+// and the answer is CreatePatch(json(original), json(mutated)). Then what
+// the mutation left as it was (each container, init container and volume
+// at the same index, the managed fields, the status) is elided from both
+// documents first: CreatePatch compares arrays index by index and gives no
+// operation for an element equal in both, so the patch is the same, and
+// the documents it decodes are a fraction of the object.
+// TestElidedPatchIsTheWholePatch holds the two equal.
 func patchOf(raw []byte, original, mutated *appsv1.Deployment) ([]jsonpatch.Operation, error) {
-	after, err := json.Marshal(mutated)
-	if err != nil {
-		return nil, err
-	}
 	before, err := json.Marshal(original)
 	if err != nil {
 		return nil, err
 	}
+	if bytes.Equal(raw, before) {
+		original, mutated = elideEqual(original, mutated)
+		if raw, err = json.Marshal(original); err != nil {
+			return nil, err
+		}
+		before = raw
+	}
+	after, err := json.Marshal(mutated)
+	if err != nil {
+		return nil, err
+	}
 	return patchFor(raw, before, after)
+}
+
+// elideEqual returns copies of original and mutated without what is equal
+// in both: the managed fields, the status, and each container, init
+// container and volume equal to the one at its index in the other.
+func elideEqual(original, mutated *appsv1.Deployment) (*appsv1.Deployment, *appsv1.Deployment) {
+	o, m := *original, *mutated
+	if reflect.DeepEqual(o.ManagedFields, m.ManagedFields) {
+		o.ManagedFields, m.ManagedFields = nil, nil
+	}
+	if reflect.DeepEqual(o.Status, m.Status) {
+		o.Status, m.Status = appsv1.DeploymentStatus{}, appsv1.DeploymentStatus{}
+	}
+	os, ms := &o.Spec.Template.Spec, &m.Spec.Template.Spec
+	os.Containers, ms.Containers = elideElements(os.Containers, ms.Containers)
+	os.InitContainers, ms.InitContainers = elideElements(os.InitContainers, ms.InitContainers)
+	os.Volumes, ms.Volumes = elideElements(os.Volumes, ms.Volumes)
+	return &o, &m
+}
+
+// elideElements returns copies of a and b with the zero value in place of
+// each element equal to the one at its index in the other.
+func elideElements[T any](a, b []T) ([]T, []T) {
+	a, b = slices.Clone(a), slices.Clone(b)
+	var zero T
+	for i := range min(len(a), len(b)) {
+		if reflect.DeepEqual(a[i], b[i]) {
+			a[i], b[i] = zero, zero
+		}
+	}
+	return a, b
 }

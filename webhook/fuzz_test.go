@@ -14,6 +14,7 @@ import (
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
@@ -65,6 +66,7 @@ func FuzzHTTPHandler(f *testing.F) {
 			if !scale {
 				checkSameAsDirect(t, body, rec.Body.Bytes())
 				checkReviewPatchEffect(t, body, rec.Body.Bytes())
+				checkElidedPatch(t, body)
 			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 			if rec.Body.Len() == 0 {
@@ -163,6 +165,37 @@ func checkSameAsDirect(t *testing.T, body, answer []byte) {
 		!slices.Equal(got.Warnings, direct.Warnings) {
 		t.Fatalf("over HTTP: allowed %t %q patch %s warnings %q\ncalled directly: allowed %t %q patch %s warnings %q",
 			got.Allowed, gotMsg, got.Patch, got.Warnings, direct.Allowed, wantMsg, patch, direct.Warnings)
+	}
+}
+
+// checkElidedPatch checks, for the object of an input that decodes and
+// mutates, the patch patchOf gives it in the API server's encoding (where
+// elision applies) against the whole patch (wholePatch).
+func checkElidedPatch(t *testing.T, body []byte) {
+	var in admissionv1.AdmissionReview
+	original := &appsv1.Deployment{}
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in) != nil || in.Request == nil ||
+		sigsjson.UnmarshalCaseSensitivePreserveInts(in.Request.Object.Raw, original) != nil {
+		return
+	}
+	mutated := original.DeepCopy()
+	if _, err := patches.Apply(mutated, patches.Policy{}); err != nil {
+		return
+	}
+	raw, err := json.Marshal(original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := patchOf(raw, original, mutated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := wholePatch(t, raw, original, mutated); !bytes.Equal(got, want) {
+		t.Fatalf("elided patch\n%s\nwhole patch\n%s", got, want)
 	}
 }
 

@@ -181,3 +181,93 @@ func TestPatchYieldsTheMutatedObject(t *testing.T) {
 		t.Errorf("%d patches checked, %d unknown fields added; the golden inputs no longer exercise the patch", patchedN, unknownN)
 	}
 }
+
+// wholePatch is the idiom's answer without elision: the patch from raw to
+// the JSON encoding of the mutated Deployment, minus what the patch from
+// raw to the JSON encoding of raw decoded also has.
+func wholePatch(t testing.TB, raw []byte, original, mutated *appsv1.Deployment) []byte {
+	t.Helper()
+	before, err := json.Marshal(original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := json.Marshal(mutated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := patchFor(raw, before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestElidedPatchIsTheWholePatch checks patchOf, which elides what the
+// mutation left equal before diffing, against the whole diff: for every
+// golden input in the API server's encoding (where elision applies), with
+// each container, init container and volume changed in turn so that equal
+// and changed elements sit side by side, the two patches are the same
+// operations, byte for byte.
+func TestElidedPatchIsTheWholePatch(t *testing.T) {
+	compared, elided := 0, 0
+	for _, c := range goldenCases(t) {
+		p, _ := c.policy(t)
+		d := &appsv1.Deployment{}
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(c.json, d); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		variants := map[string]*appsv1.Deployment{"as sent": d}
+		spec := d.Spec.Template.Spec
+		for i := range spec.Containers {
+			v := d.DeepCopy()
+			v.Spec.Template.Spec.Containers[i].Image += "-changed"
+			variants["container "+strconv.Itoa(i)] = v
+		}
+		for i := range spec.InitContainers {
+			v := d.DeepCopy()
+			v.Spec.Template.Spec.InitContainers[i].Args = append(v.Spec.Template.Spec.InitContainers[i].Args, "--changed")
+			variants["init container "+strconv.Itoa(i)] = v
+		}
+		for i := range spec.Volumes {
+			v := d.DeepCopy()
+			v.Spec.Template.Spec.Volumes[i].Name += "-changed"
+			variants["volume "+strconv.Itoa(i)] = v
+		}
+		for name, original := range variants {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				mutated := original.DeepCopy()
+				if _, err := patches.Apply(mutated, p); err != nil {
+					return
+				}
+				raw, err := json.Marshal(original)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ops, err := patchOf(raw, original, mutated)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := json.Marshal(ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := wholePatch(t, raw, original, mutated); !bytes.Equal(got, want) {
+					t.Fatalf("elided patch\n%s\nwhole patch\n%s", got, want)
+				}
+				compared++
+				o, _ := elideEqual(original, mutated)
+				if b, _ := json.Marshal(o); len(b) < len(raw) {
+					elided++
+				}
+			})
+		}
+	}
+	if compared < 60 || elided < compared/2 {
+		t.Errorf("%d patches compared, %d with something elided: the inputs no longer exercise the elision", compared, elided)
+	}
+	t.Logf("%d patches compared, %d with something elided", compared, elided)
+}

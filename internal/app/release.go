@@ -33,7 +33,8 @@ only singleton-webhook could lift:
 
 One line per Deployment says what it did or would do. A Deployment it could
 not release gets a line saying why, and the exit status is then 1; nothing
-else is changed. It can be run again at any time: what is released stays so.
+else is changed. It can be run again at any time: what is released stays so,
+and a rollout an interrupted run did not see finish is awaited.
 
 Flags:
 `

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -84,6 +85,8 @@ func (r *releaser) run(ctx context.Context) bool {
 			work <- d
 		case on && injected:
 			r.say("%s: election mode, left as it is: its sidecar elects on its own (Lease, Role and RoleBinding stay); once the webhook is gone its Pods' role labels and leader Service are no longer updated", ref(d))
+		case on && patches.Released(d.Annotations) && !rolledOut(d, d.Generation):
+			work <- d // a run interrupted before its rollout finished: await it now
 		case on && patches.Released(d.Annotations):
 			r.say("%s: released already", ref(d))
 		case on:
@@ -115,7 +118,7 @@ func (r *releaser) releaseDeployment(ctx context.Context, d *appsv1.Deployment) 
 	for range 5 {
 		want := d.DeepCopy()
 		if changes = patches.Release(want); len(changes) == 0 {
-			r.say("%s: released already", ref(d))
+			r.awaitReleased(ctx, d)
 			return
 		}
 		opts := metav1.UpdateOptions{FieldManager: releaseFieldManager}
@@ -154,6 +157,21 @@ func (r *releaser) releaseDeployment(ctx context.Context, d *appsv1.Deployment) 
 	r.say("%s: released: rolled out in %s", ref(d), time.Since(start).Round(100*time.Millisecond))
 }
 
+// awaitReleased reports a Deployment released by an earlier run and, if
+// its rollout has not finished (that run was interrupted), waits for it.
+func (r *releaser) awaitReleased(ctx context.Context, d *appsv1.Deployment) {
+	if r.dryRun || rolledOut(d, d.Generation) {
+		r.say("%s: released already", ref(d))
+		return
+	}
+	start := time.Now()
+	if err := r.waitRollout(ctx, d); err != nil {
+		r.fail(ref(d), "released already, but %v; run release again to confirm", err)
+		return
+	}
+	r.say("%s: released already: its rollout finished %s later", ref(d), time.Since(start).Round(100*time.Millisecond))
+}
+
 // count counts one Deployment released (or, in a dry run, releasable).
 func (r *releaser) count() {
 	r.mu.Lock()
@@ -167,22 +185,32 @@ func (r *releaser) count() {
 func (r *releaser) waitRollout(ctx context.Context, d *appsv1.Deployment) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
 	for {
 		cur, err := r.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
-		if err == nil && cur.Status.ObservedGeneration >= d.Generation &&
-			cur.Status.UpdatedReplicas == want && cur.Status.Replicas == want {
+		if err == nil && rolledOut(cur, d.Generation) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("it was interrupted before its rollout finished (kubectl -n %s rollout status deployment/%s)", d.Namespace, d.Name)
+			}
 			return fmt.Errorf("its rollout did not finish within %s (kubectl -n %s rollout status deployment/%s)", r.timeout, d.Namespace, d.Name)
 		case <-time.After(r.poll):
 		}
 	}
+}
+
+// rolledOut reports whether the Deployment controller has rolled d out as
+// of generation: observed it, and every Pod of the current template
+// created, none of an older one left.
+func rolledOut(d *appsv1.Deployment, generation int64) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	return st.ObservedGeneration >= generation && st.UpdatedReplicas == want && st.Replicas == want
 }
 
 // rollKind says what one rollout of d costs.
@@ -210,6 +238,8 @@ func keeps(d *appsv1.Deployment) string {
 func explain(err error) string {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted before the API server answered (" + msg + "): run release again"
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "admission webhook"):
 		return "refused by admission: " + msg
 	case apierrors.IsForbidden(err):

@@ -179,3 +179,79 @@ func TestReleaseFlagsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A release interrupted halfway (Ctrl-C, or the hook Job's Pod killed)
+// reports what it did not finish and exits non-zero; run again, it
+// awaits the rollout the first run did not, releases the rest and leaves
+// the one already released as it is: every Deployment is updated once over
+// both runs, so it rolls once.
+func TestReleaseInterruptedHalfwayCanRunAgain(t *testing.T) {
+	cs := fake.NewClientset(
+		mutated(t, "a", "one", map[string]string{"singleton": "true"}),
+		mutated(t, "a", "two", map[string]string{"singleton": "true"}),
+		mutated(t, "a", "three", map[string]string{"singleton": "true"}),
+	)
+	ctx, interrupt := context.WithCancel(context.Background())
+	updates := map[string]int{}
+	cs.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if ctx.Err() != nil {
+			return true, nil, ctx.Err() // as client-go fails once its context is cancelled
+		}
+		if u, ok := a.(k8stesting.UpdateAction); ok && a.GetResource().Resource == "deployments" && a.GetSubresource() == "" {
+			updates[u.GetObject().(*appsv1.Deployment).Name]++
+			interrupt() // right after the first update is sent: before its rollout is awaited
+		}
+		return false, nil, nil
+	})
+	var out bytes.Buffer
+	r := &releaser{client: cs, maxInFlight: 1, timeout: time.Minute, poll: 10 * time.Millisecond, out: &out}
+	if r.run(ctx) {
+		t.Errorf("an interrupted release reported success:\n%s", out.String())
+	}
+	t.Logf("interrupted:\n%s", out.String())
+	for _, line := range []string{
+		"a/one: could not release: released, but it was interrupted before its rollout finished",
+		"a/three: could not release: interrupted before the API server answered",
+		"a/two: could not release: interrupted before the API server answered",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("the interrupted run's output lacks %q", line)
+		}
+	}
+	ctx = context.Background() // the interruption is over
+	for _, name := range []string{"two", "three"} {
+		d, _ := cs.AppsV1().Deployments("a").Get(context.Background(), name, metav1.GetOptions{})
+		if !patches.HasGate(d) || patches.Released(d.Annotations) {
+			t.Errorf("a/%s changed although the run was interrupted before it", name)
+		}
+	}
+
+	// a/one's rollout is still going on when the second run starts.
+	one, _ := cs.AppsV1().Deployments("a").Get(ctx, "one", metav1.GetOptions{})
+	one.Generation, one.Status.ObservedGeneration = 2, 1
+	if _, err := cs.AppsV1().Deployments("a").UpdateStatus(ctx, one, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		one.Status.ObservedGeneration = 2
+		_, _ = cs.AppsV1().Deployments("a").UpdateStatus(ctx, one, metav1.UpdateOptions{})
+	}()
+	ok, again := runRelease(t, cs, false)
+	if !ok {
+		t.Error("the second run failed")
+	}
+	for _, line := range []string{"a/one: released already: its rollout finished", "a/two: released: rolled out in", "a/three: released: rolled out in",
+		"released 2 Deployment(s); 0 could not be released"} {
+		if !strings.Contains(again, line) {
+			t.Errorf("the second run's output lacks %q", line)
+		}
+	}
+	for _, name := range []string{"one", "two", "three"} {
+		d, _ := cs.AppsV1().Deployments("a").Get(context.Background(), name, metav1.GetOptions{})
+		if patches.HasGate(d) || !patches.Released(d.Annotations) || updates[name] != 1 {
+			t.Errorf("a/%s after both runs: gate %t, released %t, updated %d times; want no gate, released, updated once",
+				name, patches.HasGate(d), patches.Released(d.Annotations), updates[name])
+		}
+	}
+}

@@ -51,6 +51,11 @@ type Options struct {
 	TolerationSeconds int
 	// CRDDirectoryPaths are CustomResourceDefinitions to install.
 	CRDDirectoryPaths []string
+	// JobsRunByTest names Jobs (in any namespace) whose Pods the simulated
+	// nodes leave Pending once scheduled: no kwok Stage makes them Running
+	// or Succeeded, so only the test, playing their kubelet, decides their
+	// outcome (RunJobPod). Their deletion is simulated as for any Pod.
+	JobsRunByTest []string
 }
 
 func (o *Options) defaults() error {

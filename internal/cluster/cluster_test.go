@@ -2,11 +2,16 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 func TestOptionsRefused(t *testing.T) {
@@ -108,5 +113,47 @@ func TestStopEndsAComponentThatIgnoresSIGTERM(t *testing.T) {
 func TestNodesHaveDistinctAddresses(t *testing.T) {
 	if nodeIP(0) == nodeIP(1) || podCIDR(0) == podCIDR(1) {
 		t.Errorf("nodes share addresses: %s %s, %s %s", nodeIP(0), nodeIP(1), podCIDR(0), podCIDR(1))
+	}
+}
+
+// The Pods of the Jobs a test runs are left out of exactly the Stages that
+// would run them (pod-ready, pod-complete), and every other Stage is kept
+// as it is; without such Jobs the Stages are the embedded ones.
+func TestStagesLeaveTheJobsRunByTheTest(t *testing.T) {
+	if b, err := stagesLeaving(stages, nil); err != nil || string(b) != string(stages) {
+		t.Fatalf("without Jobs: %v, stages changed %t", err, string(b) != string(stages))
+	}
+	b, err := stagesLeaving(stages, []string{"hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, orig := strings.Split(string(b), "\n---\n"), strings.Split(string(stages), "\n---\n")
+	if len(docs) != len(orig) {
+		t.Fatalf("%d Stages, want %d", len(docs), len(orig))
+	}
+	changed := 0
+	for i, d := range docs {
+		if d == orig[i] {
+			continue
+		}
+		changed++
+		st := map[string]any{}
+		if err := yaml.Unmarshal([]byte(d), &st); err != nil {
+			t.Fatal(err)
+		}
+		name, _, _ := unstructured.NestedString(st, "metadata", "name")
+		exprs, _, _ := unstructured.NestedSlice(st, "spec", "selector", "matchExpressions")
+		last, _ := exprs[len(exprs)-1].(map[string]any)
+		if !slices.Contains(podRunningStages, name) || last["key"] != `.metadata.labels["batch.kubernetes.io/job-name"]` ||
+			last["operator"] != "NotIn" || fmt.Sprint(last["values"]) != "[hook]" {
+			t.Errorf("stage %s changed to select %v", name, last)
+		}
+		tmpl, _, _ := unstructured.NestedString(st, "spec", "next", "statusTemplate")
+		if !strings.Contains(orig[i], strings.Split(strings.TrimSpace(tmpl), "\n")[0]) {
+			t.Errorf("stage %s lost its status template", name)
+		}
+	}
+	if changed != len(podRunningStages) {
+		t.Errorf("%d Stages changed, want %d", changed, len(podRunningStages))
 	}
 }

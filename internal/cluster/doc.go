@@ -13,6 +13,12 @@
 // process, so StopNode takes a node off the network as far as the control
 // plane can tell (its heartbeats stop) and StartNode brings it back.
 //
+// The Pods of the Jobs named in Options.JobsRunByTest are left to the test:
+// no Stage starts or completes them, and RunJobPods plays their kubelet,
+// running their container as the test says and setting the Pod Succeeded
+// or Failed from its exit code (the install tier runs the chart's
+// pre-delete hook Job so).
+//
 // Every component writes its log into Options.Dir; a component that fails
 // to start is reported in one line naming it and its log, and Start leaves
 // no process behind.

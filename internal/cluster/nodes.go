@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 )
 
 // stages are kwok's Stages: the simulated kubelet's behaviour.
@@ -46,7 +50,11 @@ func (c *Cluster) nodeLeaseSeconds() int {
 }
 
 func (c *Cluster) startNodes(ctx context.Context) error {
-	if err := os.WriteFile(filepath.Join(c.opts.Dir, "kwok-stages.yaml"), stages, 0o600); err != nil {
+	b, err := stagesLeaving(stages, c.opts.JobsRunByTest)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.opts.Dir, "kwok-stages.yaml"), b, 0o600); err != nil {
 		return fmt.Errorf("kwok: write stages: %w", err)
 	}
 	for i := range c.opts.Nodes {
@@ -60,6 +68,61 @@ func (c *Cluster) startNodes(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// podRunningStages are the Stages that start a scheduled Pod's containers
+// (pod-ready) and end those of a Job's Pod (pod-complete): what a kubelet
+// decides by running them.
+var podRunningStages = []string{"pod-ready", "pod-complete"}
+
+// jobNameLabel is the label the Job controller gives every Pod of a Job.
+const jobNameLabel = "batch.kubernetes.io/job-name"
+
+// stagesLeaving returns the Stages of all, with the Pods of the named Jobs
+// excluded from podRunningStages: they stay as scheduled until the test
+// sets their status.
+func stagesLeaving(all []byte, jobs []string) ([]byte, error) {
+	if len(jobs) == 0 {
+		return all, nil
+	}
+	values := make([]any, len(jobs))
+	for i, j := range jobs {
+		values[i] = j
+	}
+	docs := strings.Split(string(all), "\n---\n")
+	found := 0
+	for i, doc := range docs {
+		st := map[string]any{}
+		if err := yaml.Unmarshal([]byte(doc), &st); err != nil {
+			return nil, fmt.Errorf("kwok: decode stage %d: %w", i, err)
+		}
+		name, _, _ := unstructured.NestedString(st, "metadata", "name")
+		if !slices.Contains(podRunningStages, name) {
+			continue
+		}
+		exprs, _, err := unstructured.NestedSlice(st, "spec", "selector", "matchExpressions")
+		if err != nil {
+			return nil, fmt.Errorf("kwok: stage %s: %w", name, err)
+		}
+		exprs = append(exprs, map[string]any{
+			"key":      `.metadata.labels["` + jobNameLabel + `"]`,
+			"operator": "NotIn",
+			"values":   values,
+		})
+		if err := unstructured.SetNestedSlice(st, exprs, "spec", "selector", "matchExpressions"); err != nil {
+			return nil, fmt.Errorf("kwok: stage %s: %w", name, err)
+		}
+		b, err := yaml.Marshal(st)
+		if err != nil {
+			return nil, fmt.Errorf("kwok: encode stage %s: %w", name, err)
+		}
+		docs[i] = string(b)
+		found++
+	}
+	if found != len(podRunningStages) {
+		return nil, fmt.Errorf("kwok: found %d of the stages %v", found, podRunningStages)
+	}
+	return []byte(strings.Join(docs, "\n---\n")), nil
 }
 
 // createNode registers simulated node i, as a kubelet registers itself.

@@ -5,14 +5,12 @@ package cluster
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -21,8 +19,8 @@ import (
 )
 
 // The singleton across the webhook's life: a refused nodeName, an upgrade
-// and a rollback, a Lease-name change, and the release before an
-// uninstall.
+// and a rollback, and the release before an uninstall (a Lease-name change:
+// leasename_test.go).
 
 // replicaSets counts the ReplicaSets of a Deployment (selector app=name).
 func replicaSets(t *testing.T, ns, name string) int {
@@ -58,38 +56,6 @@ func TestNodeNameIsRefusedAndThePodUntouched(t *testing.T) {
 			t.Errorf("pod %s (deleting %v, ready %t) after the refused update; want only %s, serving", p.Name, p.DeletionTimestamp, ready(p), pod.Name)
 		}
 	}
-}
-
-// A Lease-name change on a live election Deployment is refused with the
-// safe procedure; following it (scale to 0, Pods gone, change, scale
-// back) works.
-func TestLeaseNameChangeOfALiveElectionIsRefused(t *testing.T) {
-	ns := newNamespace(t)
-	ctx := ctxFor(t, 3*time.Minute)
-	d := deployment(ns, "elected", 2, map[string]string{patches.AnnotationSingleton: "true", patches.AnnotationMode: "election"})
-	if _, err := cl.Clientset.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tr := track(t, cl.Clientset, ns, "app=elected")
-	tr.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
-	_, stderr, err := tryRun(t, "-n", ns, "annotate", "deploy/elected", patches.AnnotationLeaseName+"=moved")
-	if err == nil || !strings.Contains(stderr, "kubectl scale deployment/elected --replicas=0") {
-		t.Fatalf("the Lease change was accepted or refused without the procedure (err %v): %s", err, stderr)
-	}
-	run(t, "-n", ns, "scale", "deploy/elected", "--replicas=0")
-	for _, p := range tr.snapshot() {
-		if err := cl.MarkStopped(ctx, ns, p.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tr.waitFor(time.Minute, "every Pod gone", func(ps []*corev1.Pod) bool { return len(ps) == 0 })
-	waitUntil(t, time.Minute, "the Deployment's status to show no Pod", func() bool {
-		cur, err := cl.Clientset.AppsV1().Deployments(ns).Get(ctx, "elected", metav1.GetOptions{})
-		return err == nil && cur.Status.ObservedGeneration >= cur.Generation && cur.Status.Replicas == 0
-	})
-	run(t, "-n", ns, "annotate", "deploy/elected", patches.AnnotationLeaseName+"=moved")
-	run(t, "-n", ns, "scale", "deploy/elected", "--replicas=2")
-	tr.waitFor(time.Minute, "2 Pods serving again", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
 }
 
 func countServing(ps []*corev1.Pod) int {
@@ -256,79 +222,5 @@ func TestUpgradeAndRollbackRollNothing(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		check(step.stage + ", after a re-apply of the unchanged manifest")
 		t.Logf("%s: ReplicaSets and generations checked over the %s after the new webhook started", step.stage, time.Since(start).Round(time.Second))
-	}
-}
-
-// Before an uninstall, release (the command the chart's pre-delete hook
-// Job runs, with its arguments; simulated nodes run no container, so the
-// Job's Pod could not) lets go of a replicas-mode and an election-mode
-// singleton: the replicas-mode one rolls once, the election one not at
-// all. Then the webhook goes (process and configuration, as helm uninstall
-// does) and a deleted Pod of each gets a Running replacement within the
-// grace period + 5 s. The test scopes the command to its namespace (-n
-// instead of -A): the suite's cluster holds other tests' Deployments.
-func TestReleaseBeforeUninstall(t *testing.T) {
-	ns := newNamespace(t)
-	manifest := lifecycleManifest(t, ns)
-	run(t, "apply", "-f", manifest)
-	solo, duo := track(t, cl.Clientset, ns, "app=solo"), track(t, cl.Clientset, ns, "app=duo")
-	onlyPod(t, solo)
-	duo.waitFor(time.Minute, "2 Pods serving", func(ps []*corev1.Pod) bool { return countServing(ps) == 2 })
-
-	start := time.Now()
-	cmd := exec.Command(binary, "release", "-n", ns, "--max-in-flight=5", "--timeout=2m", "--kubeconfig", cl.Kubeconfig)
-	out, err := cmd.CombinedOutput()
-	t.Logf("release took %s:\n%s", time.Since(start).Round(100*time.Millisecond), out)
-	if err != nil {
-		t.Fatalf("release: %v", err)
-	}
-	for _, want := range []string{ns + "/solo: released: rolled out in", ns + "/duo: election mode, left as it is"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("release's output lacks %q", want)
-		}
-	}
-	rollouts := replicaSets(t, ns, "solo") - 1 + replicaSets(t, ns, "duo") - 1
-	t.Logf("rollouts caused by the release: %d (solo %d ReplicaSets, duo %d)", rollouts, replicaSets(t, ns, "solo"), replicaSets(t, ns, "duo"))
-	if rollouts != 1 {
-		t.Errorf("the release caused %d rollouts, want 1 (the replicas-mode singleton)", rollouts)
-	}
-
-	restart := stopWebhook(t)
-	defer restart()
-	if _, _, err := tryRun(t, "delete", "mutatingwebhookconfiguration", "singleton-webhook"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range []*tracker{solo, duo} {
-		var old *corev1.Pod
-		for _, p := range tr.snapshot() {
-			if p.DeletionTimestamp == nil && ready(p) {
-				old = p
-				break
-			}
-		}
-		if old == nil {
-			t.Fatal("no serving Pod to delete")
-		}
-		if len(old.Spec.SchedulingGates) > 0 {
-			t.Errorf("pod %s still carries %v after the release", old.Name, old.Spec.SchedulingGates)
-		}
-		del := time.Now()
-		run(t, "-n", ns, "delete", "pod", old.Name, "--wait=false")
-		tr.waitFor((grace+5)*time.Second, "a replacement of "+old.Name+" serving within the grace period + 5 s", func(ps []*corev1.Pod) bool {
-			for _, p := range ps {
-				if p.UID != old.UID && p.CreationTimestamp.After(del.Add(-time.Second)) && p.DeletionTimestamp == nil && ready(p) {
-					return true
-				}
-			}
-			return false
-		})
-		t.Logf("%s: a replacement served %s after the delete", old.Name, time.Since(del).Round(100*time.Millisecond))
-	}
-	var d *appsv1.Deployment
-	if d, err = cl.Clientset.AppsV1().Deployments(ns).Get(context.Background(), "solo", metav1.GetOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if patches.HasGate(d) || !patches.Released(d.Annotations) {
-		t.Errorf("solo after the release: gate %t, released %t", patches.HasGate(d), patches.Released(d.Annotations))
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/singleton-webhook/singleton-webhook/internal/certmanager"
 	"github.com/singleton-webhook/singleton-webhook/internal/cluster"
+	"github.com/singleton-webhook/singleton-webhook/internal/testutil"
 )
 
 // TestChartRunsInCluster installs the chart with `helm install` into a
@@ -25,14 +26,21 @@ import (
 // server's Pod Security admission and scheduled on nodes; cert-manager
 // issues the serving Secret the Pods mount; and the PodDisruptionBudget
 // allows one disruption, no more.
+//
+// Then, in the same cluster, the ways out (uninstall_test.go): `helm
+// uninstall` with its pre-delete hook run, and the kustomize install and
+// its documented removal, each with singletons of both modes live.
 func TestChartRunsInCluster(t *testing.T) {
 	crds, err := certmanager.CRDDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	bin := testutil.Product(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cl, err := cluster.Start(ctx, cluster.Options{Dir: t.TempDir(), CRDDirectoryPaths: []string{crds}})
+	start := time.Now()
+	cl, err := cluster.Start(ctx, cluster.Options{Dir: t.TempDir(), CRDDirectoryPaths: []string{crds},
+		JobsRunByTest: []string{releaseJob}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +89,16 @@ func TestChartRunsInCluster(t *testing.T) {
 		return st.CurrentHealthy == 2 && st.DisruptionsAllowed == 1,
 			fmt.Sprintf("healthy %d, disruptions allowed %d", st.CurrentHealthy, st.DisruptionsAllowed)
 	})
+	t.Logf("cluster, helm install and its checks: %s", time.Since(start).Round(100*time.Millisecond))
+
+	start = time.Now()
+	if !t.Run("HelmUninstall", func(t *testing.T) { checkHelmUninstall(ctx, t, cl, bin) }) {
+		return
+	}
+	t.Logf("helm uninstall proof: %s", time.Since(start).Round(100*time.Millisecond))
+	start = time.Now()
+	t.Run("KustomizeUninstall", func(t *testing.T) { checkKustomizeUninstall(ctx, t, cl, bin) })
+	t.Logf("kustomize uninstall proof: %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 // waitRolledOut waits until the webhook's Deployment has replicas updated

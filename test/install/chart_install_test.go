@@ -66,8 +66,8 @@ func TestChartHelmInstall(t *testing.T) {
 	}
 
 	// --no-hooks: this API server runs no Job controller, so the release
-	// hook's Job would never complete (the cluster tier runs the command
-	// it runs, TestReleaseBeforeUninstall).
+	// hook's Job would never complete (TestChartRunsInCluster runs it on a
+	// whole cluster).
 	out, err := helm(t, "uninstall", "singleton-webhook", "--namespace", systemNamespace, "--no-hooks", "--kubeconfig", env.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,8 @@ import (
 // `singleton-webhook release -A` from the product image, under a
 // ServiceAccount of its own bound to a ClusterRole with exactly release's
 // verbs, all of them hooks deleted once it succeeded; and release.enabled
-// false renders none of it. Nodes of the test clusters are simulated, so a
-// hook Job's container never runs there: the cluster tier runs the command
-// with the Job's arguments instead (test/cluster/lifecycle_test.go).
+// false renders none of it. TestChartRunsInCluster runs it: `helm
+// uninstall` with the Job's Pod run by the test (uninstall_test.go).
 func TestChartRendersTheReleaseHook(t *testing.T) {
 	objs := byKey(renderChart(t, append(chartTestValues(), "--set", "release.maxInFlight=3")...))
 	hooks := map[string]string{

@@ -33,6 +33,16 @@ func chartTestValues() []string {
 // configuration and cache in a temporary directory, from the module root.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	out, err := helmCommand(t, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// helmCommand is the command helm runs, to run in the background.
+func helmCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
 	root, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +58,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
+	return cmd
 }
 
 // renderChart runs helm template as a user installing into
