@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -87,22 +88,39 @@ func (h *Deployments) Handle(ctx context.Context, req admission.Request) admissi
 // the documents it decodes are a fraction of the object.
 // TestElidedPatchIsTheWholePatch holds the two equal.
 func patchOf(raw []byte, original, mutated *appsv1.Deployment) ([]jsonpatch.Operation, error) {
-	before, err := json.Marshal(original)
+	b, a := encodeBuffers.Get().(*bytes.Buffer), encodeBuffers.Get().(*bytes.Buffer)
+	defer encodeBuffers.Put(b)
+	defer encodeBuffers.Put(a)
+	before, err := encode(b, original)
 	if err != nil {
 		return nil, err
 	}
 	if bytes.Equal(raw, before) {
 		original, mutated = elideEqual(original, mutated)
-		if raw, err = json.Marshal(original); err != nil {
+		if before, err = encode(b, original); err != nil {
 			return nil, err
 		}
-		before = raw
+		raw = before
 	}
-	after, err := json.Marshal(mutated)
+	after, err := encode(a, mutated)
 	if err != nil {
 		return nil, err
 	}
 	return patchFor(raw, before, after)
+}
+
+// encodeBuffers hold the JSON encodings patchOf diffs, which CreatePatch
+// decodes and the patch does not keep.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encode writes v's JSON encoding, as json.Marshal gives it, into buf and
+// returns it; the bytes are buf's, valid until its next use.
+func encode(buf *bytes.Buffer, v any) ([]byte, error) {
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // elideEqual returns copies of original and mutated without what is equal

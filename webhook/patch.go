@@ -55,22 +55,42 @@ func patchFor(raw, original, mutated []byte) ([]jsonpatch.Operation, error) {
 // compareOps orders operations by path, array indices numerically.
 // CreatePatch emits them in map order; only the operations on an array's
 // tail depend on their order, removes last index first, adds first index
-// first, and they keep it.
+// first, and they keep it. It compares the paths segment by segment in
+// place: the handler sorts every patch with it.
 func compareOps(a, b jsonpatch.Operation) int {
-	as, bs := strings.Split(a.Path, "/"), strings.Split(b.Path, "/")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		if as[i] == bs[i] {
-			continue
+	ap, bp := a.Path, b.Path
+	for {
+		as, arest, aMore := strings.Cut(ap, "/")
+		bs, brest, bMore := strings.Cut(bp, "/")
+		if as != bs {
+			an, aNum := arrayIndex(as)
+			bn, bNum := arrayIndex(bs)
+			switch {
+			case !aNum || !bNum:
+				return strings.Compare(as, bs)
+			case a.Operation == "remove" && b.Operation == "remove" && !aMore && !bMore:
+				return bn - an
+			}
+			return an - bn
 		}
-		an, aErr := strconv.Atoi(as[i])
-		bn, bErr := strconv.Atoi(bs[i])
-		switch {
-		case aErr != nil || bErr != nil:
-			return strings.Compare(as[i], bs[i])
-		case a.Operation == "remove" && b.Operation == "remove" && i == len(as)-1 && i == len(bs)-1:
-			return bn - an
+		if !aMore || !bMore {
+			switch {
+			case aMore:
+				return 1
+			case bMore:
+				return -1
+			}
+			return 0
 		}
-		return an - bn
+		ap, bp = arest, brest
 	}
-	return len(as) - len(bs)
+}
+
+// arrayIndex reads a path segment made of digits only as an array index.
+func arrayIndex(s string) (int, bool) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,4 +272,43 @@ func TestElidedPatchIsTheWholePatch(t *testing.T) {
 		t.Errorf("%d patches compared, %d with something elided: the inputs no longer exercise the elision", compared, elided)
 	}
 	t.Logf("%d patches compared, %d with something elided", compared, elided)
+}
+
+// TestCompareOpsOrder checks the patch order: by path segment, array
+// indices as numbers, a shorter path before the paths below it, and the
+// removes of an array's tail last index first.
+func TestCompareOpsOrder(t *testing.T) {
+	op := func(kind, path string) jsonpatch.Operation { return jsonpatch.Operation{Operation: kind, Path: path} }
+	in := []jsonpatch.Operation{
+		op("add", "/spec/template/spec/containers/10/name"),
+		op("remove", "/spec/template/spec/volumes/2"),
+		op("add", "/metadata/labels/a~1b"),
+		op("remove", "/spec/template/spec/volumes/10"),
+		op("add", "/spec/template/spec/containers/2/name"),
+		op("add", "/spec/template"),
+		op("add", "/metadata/annotations/x"),
+		op("add", "/spec/template/spec/containers/2"),
+	}
+	want := []string{
+		"/metadata/annotations/x",
+		"/metadata/labels/a~1b",
+		"/spec/template",
+		"/spec/template/spec/containers/2",
+		"/spec/template/spec/containers/2/name",
+		"/spec/template/spec/containers/10/name",
+		"/spec/template/spec/volumes/10",
+		"/spec/template/spec/volumes/2",
+	}
+	for i := range 3 {
+		ops := slices.Clone(in)
+		rand.New(rand.NewPCG(uint64(i), 0)).Shuffle(len(ops), func(a, b int) { ops[a], ops[b] = ops[b], ops[a] })
+		slices.SortStableFunc(ops, compareOps)
+		var got []string
+		for _, o := range ops {
+			got = append(got, o.Path)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("order\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
 }
