@@ -74,8 +74,8 @@ func TestServeMemory(t *testing.T) {
 		"",
 		"| state | RSS | target |",
 		"|---|---|---|",
-		fmt.Sprintf("| idle, after start | %s | |", mib(idle)),
-		fmt.Sprintf("| under load (peak over %s of %d keep-alive HTTPS clients) | %s | ≤ 40 MiB |", loadDuration, httpsClients, mib(peakLoad)),
+		fmt.Sprintf("| idle, after start | %s | ≤ 35 MiB |", mib(idle)),
+		fmt.Sprintf("| under load (peak over %s of %d keep-alive HTTPS clients) | %s | ≤ 45 MiB |", loadDuration, httpsClients, mib(peakLoad)),
 	}
 	created := 0
 	var settled []int64
