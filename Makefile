@@ -57,8 +57,8 @@ test-unit: ## Unit tests (no API server).
 	go test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: controlplane build helm ## Tests against a real control plane (and kwok nodes), kubectl and cert-manager; three packages at once (they mostly wait on grace periods and leases).
-	go test -tags integration -count=1 -timeout 20m -p 3 ./...
+test-integration: controlplane build helm ## Tests against a real control plane (and kwok nodes), kubectl and cert-manager; three packages at once (they mostly wait on grace periods and leases), the longest first.
+	go test -tags integration -count=1 -timeout 20m -p 3 ./test/cluster/ ./elector/ ./test/install/ ./...
 
 .PHONY: chart-lint
 chart-lint: helm ## helm lint and helm template of the chart; its alerts and dashboard through Prometheus's rule loader and PromQL parser (hack/promql).

@@ -22,20 +22,24 @@ import (
 // that only pins replicas and strategy: the least a policy does for a
 // singleton.
 const (
-	policyConfig = "policy admission"
-	policyAnchor = "MutatingAdmissionPolicy anchor (replicas, strategy)"
+	policyConfig   = "policy admission"
+	policyMutating = "policy admission, its MutatingAdmissionPolicy alone"
+	policyAnchor   = "MutatingAdmissionPolicy anchor (replicas, strategy)"
 )
 
-// installPolicyConfigs installs the policies of both configurations, each
-// bound to the objects labelled with its slug, and waits until the API
-// server applies them.
-func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, anchorSlug string) {
+// installPolicyConfigs installs the policies of the three configurations,
+// each bound to the objects labelled with its slug (the product's
+// MutatingAdmissionPolicy to those of policySlug and mutatingSlug, its
+// ValidatingAdmissionPolicies to those of policySlug only), and waits until
+// the API server applies them.
+func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, mutatingSlug, anchorSlug string) {
 	ps, err := patches.NewAdmissionPolicies(patches.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	selector := func(slug string) *admissionregistrationv1.MatchResources {
-		return &admissionregistrationv1.MatchResources{ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{benchLabel: slug}}}
+	selector := func(slugs ...string) *admissionregistrationv1.MatchResources {
+		return &admissionregistrationv1.MatchResources{ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: benchLabel, Operator: metav1.LabelSelectorOpIn, Values: slugs}}}}
 	}
 	anchor := ps.Mutating.DeepCopy()
 	anchor.Name = "bench-anchor"
@@ -48,7 +52,7 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, anchorSlug
 	}}
 	objs := []client.Object{ps.Mutating, ps.Validating, ps.Warnings, anchor,
 		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: ps.Mutating.Name},
-			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: ps.Mutating.Name, MatchResources: selector(policySlug)}},
+			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: ps.Mutating.Name, MatchResources: selector(policySlug, mutatingSlug)}},
 		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: ps.Validating.Name},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: ps.Validating.Name, MatchResources: selector(policySlug),
 				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}}},
@@ -64,7 +68,7 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, anchorSlug
 			t.Fatalf("install %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	for _, slug := range []string{policySlug, anchorSlug} {
+	for _, slug := range []string{policySlug, mutatingSlug, anchorSlug} {
 		d := benchdata.Deployment(benchdata.RealisticContainers, benchdata.RealisticEnvs)
 		d.Namespace, d.Name = benchNamespace, slug+"-probe"
 		d.Labels[benchLabel] = slug
