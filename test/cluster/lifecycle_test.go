@@ -4,8 +4,6 @@ package cluster
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,50 +66,6 @@ func countServing(ps []*corev1.Pod) int {
 	return n
 }
 
-// lifecycleManifest is what a user applies: a replicas-mode and an
-// election-mode singleton.
-func lifecycleManifest(t *testing.T, ns string) string {
-	t.Helper()
-	m := `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: solo
-  namespace: ` + ns + `
-  annotations:
-    singleton: "true"
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: solo}}
-  template:
-    metadata: {labels: {app: solo}}
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: duo
-  namespace: ` + ns + `
-  annotations:
-    singleton: "true"
-    singleton.dev/mode: election
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: duo}}
-  template:
-    metadata: {labels: {app: duo}}
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
-`
-	p := filepath.Join(t.TempDir(), "singletons.yaml")
-	if err := os.WriteFile(p, []byte(m), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // restartStamped replaces the running webhook by binary and returns when
 // it mutates again and its drift controller has looked at every singleton
 // of the cluster once.
@@ -165,7 +119,7 @@ func TestUpgradeAndRollbackRollNothing(t *testing.T) {
 	stopWebhook(t)
 	t.Cleanup(func() { hook.Stop() }) // the stamped one, before stopWebhook's restart
 	ns := newNamespace(t)
-	manifest := lifecycleManifest(t, ns)
+	manifest := testutil.SingletonsManifest(t, ns, grace, false)
 	restartStamped(t, binA)
 	run(t, "apply", "-f", manifest)
 	solo, duo := track(t, cl.Clientset, ns, "app=solo"), track(t, cl.Clientset, ns, "app=duo")

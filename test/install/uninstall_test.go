@@ -303,44 +303,7 @@ func checkReleased(ctx context.Context, t *testing.T, cl *cluster.Cluster, ns st
 // waits until they are live: solo's one Pod and duo's two Running.
 func applySingletons(ctx context.Context, t *testing.T, cl *cluster.Cluster, ns string) {
 	t.Helper()
-	m := fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata: {name: %[1]s}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: solo
-  namespace: %[1]s
-  annotations: {singleton: "true"}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: solo}}
-  template:
-    metadata: {labels: {app: solo}}
-    spec:
-      terminationGracePeriodSeconds: %[2]d
-      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: duo
-  namespace: %[1]s
-  annotations: {singleton: "true", singleton.dev/mode: election}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: duo}}
-  template:
-    metadata: {labels: {app: duo}}
-    spec:
-      terminationGracePeriodSeconds: %[2]d
-      containers: [{name: app, image: registry.k8s.io/pause:3.10}]
-`, ns, uninstallGrace)
-	f := filepath.Join(t.TempDir(), "singletons.yaml")
-	if err := os.WriteFile(f, []byte(m), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f := testutil.SingletonsManifest(t, ns, uninstallGrace, true)
 	if out, err := kubectl(ctx, cl.Kubeconfig, "apply", "-f", f); err != nil {
 		t.Fatalf("apply the singletons: %v\n%s", err, out)
 	}
