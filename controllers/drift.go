@@ -26,9 +26,10 @@ import (
 // failurePolicy Ignore). It watches Deployment metadata only, of the
 // singletons admission labelled (patches.LabelMode), the same metadata-only
 // informer the scale handler reads, and fetches a full object only for
-// singletons; StartList hands it the ones not labelled yet. The fix is an Update of the object as stored, which
-// the webhook mutates like any other write, so the webhook configuration alone
-// decides where singletons are enforced.
+// singletons; StartList hands it the ones not labelled yet. The fix is an
+// Update of the object as stored, which the webhook mutates like any other
+// write, so the webhook configuration alone decides where singletons are
+// enforced.
 //
 // After an upgrade the initial list and StartList pass every singleton
 // through here:
@@ -50,8 +51,8 @@ type Drift struct {
 // SetupDrift registers the drift controller with the manager, and the
 // StartList that feeds it the singletons admission has not labelled yet, at
 // start and when a namespace's labels change; both look at Deployments in
-// scope only. The controller watches the
-// labelled Deployments of the manager's cache (see CacheByObject).
+// scope only. The controller watches the labelled Deployments of the
+// manager's cache (see CacheByObject).
 func SetupDrift(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	r := &Drift{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p}
 	found := make(chan event.GenericEvent)
