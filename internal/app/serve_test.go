@@ -292,7 +292,7 @@ func TestServeFlagErrors(t *testing.T) {
 	}
 }
 
-func TestServeKubeconfigGetsInClusterRateLimits(t *testing.T) {
+func TestServeKubeconfigGetsInClusterClientSettings(t *testing.T) {
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	const file = `apiVersion: v1
 kind: Config
@@ -311,6 +311,9 @@ current-context: x
 	}
 	if cfg.QPS != defaultClientQPS || cfg.Burst != defaultClientBurst {
 		t.Errorf("QPS %v burst %d, want %v and %d", cfg.QPS, cfg.Burst, float32(defaultClientQPS), defaultClientBurst)
+	}
+	if !cfg.DisableCompression {
+		t.Error("serve asks its API server for gzipped responses: a decompressor per watch")
 	}
 }
 
