@@ -33,9 +33,13 @@ const (
 	memorySingletons = 1000
 	createWorkers    = 16
 	loadDuration     = 10 * time.Second
-	// settle is how long a serve started on a populated cluster runs
-	// before its RSS is read.
-	settle = 15 * time.Second
+	// settle is how long a serve started on a populated cluster runs,
+	// once its controllers' queues drained (drift reads each singleton
+	// once at start, at the client's 20 requests/s), before its RSS is
+	// read.
+	settle = 10 * time.Second
+	// drainTimeout bounds the wait for the queues.
+	drainTimeout = 3 * time.Minute
 )
 
 // memoryClusters are the numbers of Deployments in the cluster at which a
@@ -85,15 +89,16 @@ func TestServeMemory(t *testing.T) {
 		s := startServe(t, env)
 		var peak int64
 		stop := sampleRSS(t, s.pid, &peak)
+		drained := s.waitDrained(t)
 		time.Sleep(settle)
 		stop()
 		r := rss(t, s.pid)
 		settled = append(settled, r)
 		deps, pods := s.cached(t)
 		s.stop()
-		t.Logf("%d Deployments: peak %s, settled %s, cache: %d Deployments, %d Pods", n, mib(peak), mib(r), deps, pods)
-		lines = append(lines, fmt.Sprintf("| %d Deployments, %d singletons (peak from start / settled; cached: %d Deployments, %d Pods) | %s / %s | |",
-			n, memorySingletons, deps, pods, mib(peak), mib(r)))
+		t.Logf("%d Deployments: peak %s, queues drained after %s, settled %s, cache: %d Deployments, %d Pods", n, mib(peak), drained, mib(r), deps, pods)
+		lines = append(lines, fmt.Sprintf("| %d Deployments, %d singletons (peak from start / settled, %s after the start-up reconciles ended at %s; cached: %d Deployments, %d Pods) | %s / %s | |",
+			n, memorySingletons, settle, drained.Round(time.Second), deps, pods, mib(peak), mib(r)))
 	}
 	last := len(memoryClusters) - 1
 	per10k := float64(settled[last]-settled[0]) / float64(memoryClusters[last]-memoryClusters[0]) * 10000
@@ -158,30 +163,38 @@ func startServe(t *testing.T, env *testenv.Env) *serve {
 	}
 }
 
+// waitDrained waits until the process's controllers have no work queued,
+// from its workqueue_depth metrics, twice a second apart, and returns how
+// long after the call that was.
+func (s *serve) waitDrained(t *testing.T) time.Duration {
+	start := time.Now()
+	quiet := 0
+	for deadline := start.Add(drainTimeout); quiet < 2; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve's controllers still have work queued after %s", drainTimeout)
+		}
+		depth := 0.0
+		for _, v := range s.metric(t, "workqueue_depth") {
+			depth += v
+		}
+		if depth == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	return time.Since(start)
+}
+
 // cached returns how many Deployments and Pods the process's caches hold,
 // from its singleton_webhook_cached_objects metric.
 func (s *serve) cached(t *testing.T) (deployments, pods int) {
-	resp, err := http.Get("http://" + s.metrics + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape metrics: %v", err)
-	}
-	defer resp.Body.Close()
 	deployments, pods = -1, -1
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, app.CachedObjectsMetric+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
+	for labels, v := range s.metric(t, app.CachedObjectsMetric) {
 		switch {
-		case strings.Contains(line, `kind="Deployment"`):
+		case strings.Contains(labels, `kind="Deployment"`):
 			deployments = int(v)
-		case strings.Contains(line, `kind="Pod"`):
+		case strings.Contains(labels, `kind="Pod"`):
 			pods = int(v)
 		}
 	}
@@ -189,6 +202,34 @@ func (s *serve) cached(t *testing.T) (deployments, pods int) {
 		t.Fatalf("serve serves no %s for Deployments and Pods", app.CachedObjectsMetric)
 	}
 	return deployments, pods
+}
+
+// metric returns the process's series of the metric name, by their labels;
+// a metric it does not serve fails the test.
+func (s *serve) metric(t *testing.T, name string) map[string]float64 {
+	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	series := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), name)
+		if !ok || (!strings.HasPrefix(line, "{") && !strings.HasPrefix(line, " ")) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", sc.Text(), err)
+		}
+		series[strings.Join(f[:len(f)-1], " ")] = v
+	}
+	if len(series) == 0 {
+		t.Fatalf("serve serves no %s", name)
+	}
+	return series
 }
 
 // rss returns the process's VmRSS in KiB.
