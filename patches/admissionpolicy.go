@@ -88,8 +88,9 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 			ObjectMeta: metav1.ObjectMeta{Name: ValidatingPolicyName},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				MatchConstraints: deploymentWrites(),
-				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "has-trigger", Expression: hasTriggerExpr}},
-				// The refusal is computed twice where the write is refused:
+				// No matchCondition: the validations pass at once without
+				// the trigger, and a condition would cost every singleton's
+				// write one more evaluation. The refusal is computed twice where the write is refused:
 				// as a variable, it would cost every admitted write more.
 				Validations: []admissionregistrationv1.Validation{{
 					Expression:        "(" + refusalExpr(mode, enforcement) + ") == ''",
@@ -107,17 +108,16 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 			ObjectMeta: metav1.ObjectMeta{Name: WarningPolicyName},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				MatchConstraints: deploymentWrites(),
-				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "has-trigger", Expression: hasTriggerExpr}},
-				Validations:      inlineValidations(warningValidations(), decisionVariables(mode, enforcement)),
+				// No matchCondition: the validations pass at once without
+				// the trigger, and a condition would cost every singleton's
+				// write one more evaluation.
+				Validations: inlineValidations(warningValidations(), decisionVariables(mode, enforcement)),
 				// A warning must never block a write.
 				FailurePolicy: &ignore,
 			},
 		},
 	}
 }
-
-// hasTriggerExpr holds for a Deployment that carries the trigger annotation.
-var hasTriggerExpr = fmt.Sprintf("has(object.metadata.annotations) && %s in object.metadata.annotations", celString(AnnotationSingleton))
 
 func ptrTo[T any](v T) *T { return &v }
 
