@@ -3,6 +3,7 @@ package patches
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -111,7 +112,9 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 				// No matchCondition: the validations pass at once without
 				// the trigger, and a condition would cost every singleton's
 				// write one more evaluation.
-				Validations: inlineValidations(warningValidations(), decisionVariables(mode, enforcement)),
+				// One variable, read by both validations: evaluated once.
+				Variables:   []admissionregistrationv1.Variable{variable("mutate", inlineVariables("variables.mutate", decisionVariables(mode, enforcement)))},
+				Validations: inlineValidations(warningValidations(), decisionVariables(mode, enforcement), "mutate"),
 				// A warning must never block a write.
 				FailurePolicy: &ignore,
 			},
@@ -146,16 +149,20 @@ var variableRef = regexp.MustCompile(`\bvariables\.([A-Za-z_][A-Za-z0-9_]*)\b`)
 
 // inlineVariables writes every variable expr reads out in its place, in
 // parentheses, and the variables those read in turn (each may read the
-// ones before it, as in a policy's spec.variables). The policies are
+// ones before it, as in a policy's spec.variables), but the variables
+// named in keep, which the policy declares. The policies are
 // generated from named parts (vars) but carry as few variables as they can:
 // the API server builds every variable of a policy for each expression it
 // evaluates and finds each reference by its name, which costs more than
 // reading the object again (BENCHMARKS.md, figure 3).
-func inlineVariables(expr string, vars []admissionregistrationv1.Variable) string {
+func inlineVariables(expr string, vars []admissionregistrationv1.Variable, keep ...string) string {
 	inlined := map[string]string{}
 	replace := func(e string) string {
 		return variableRef.ReplaceAllStringFunc(e, func(ref string) string {
 			name := variableRef.FindStringSubmatch(ref)[1]
+			if slices.Contains(keep, name) {
+				return ref
+			}
 			v, ok := inlined[name]
 			if !ok {
 				panic(fmt.Sprintf("patches: %q reads variables.%s, which is not before it", e, name))
@@ -169,14 +176,14 @@ func inlineVariables(expr string, vars []admissionregistrationv1.Variable) strin
 	return replace(expr)
 }
 
-// inlineValidations are vs with vars inlined in their expressions and
-// message expressions.
-func inlineValidations(vs []admissionregistrationv1.Validation, vars []admissionregistrationv1.Variable) []admissionregistrationv1.Validation {
+// inlineValidations are vs with vars but keep inlined in their expressions
+// and message expressions.
+func inlineValidations(vs []admissionregistrationv1.Validation, vars []admissionregistrationv1.Variable, keep ...string) []admissionregistrationv1.Validation {
 	out := make([]admissionregistrationv1.Validation, len(vs))
 	for i, v := range vs {
-		v.Expression = inlineVariables(v.Expression, vars)
+		v.Expression = inlineVariables(v.Expression, vars, keep...)
 		if v.MessageExpression != "" {
-			v.MessageExpression = inlineVariables(v.MessageExpression, vars)
+			v.MessageExpression = inlineVariables(v.MessageExpression, vars, keep...)
 		}
 		out[i] = v
 	}
