@@ -2,6 +2,8 @@ package patches
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -71,10 +73,9 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 			Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 				MatchConstraints: deploymentWrites(),
 				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "is-or-was-singleton", Expression: isOrWasSingletonExpr}},
-				Variables:        mutatingVariables(mode, enforcement),
 				Mutations: []admissionregistrationv1.Mutation{{
 					PatchType: admissionregistrationv1.PatchTypeJSONPatch,
-					JSONPatch: &admissionregistrationv1.JSONPatch{Expression: mutationExpr()},
+					JSONPatch: &admissionregistrationv1.JSONPatch{Expression: inlineVariables(mutationExpr(), mutatingVariables(mode, enforcement))},
 				}},
 				// A singleton must never be admitted un-mutated: an error or
 				// a cost limit refuses the write, as the webhook's entry does.
@@ -88,11 +89,13 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 			ObjectMeta: metav1.ObjectMeta{Name: ValidatingPolicyName},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				MatchConstraints: deploymentWrites(),
-				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "has-trigger", Expression: hasTriggerExpr}},
-				Variables:        validatingVariables(mode, enforcement),
+				// No matchCondition: the validations pass at once without
+				// the trigger, and a condition would cost every singleton's
+				// write one more evaluation. The refusal is computed twice where the write is refused:
+				// as a variable, it would cost every admitted write more.
 				Validations: []admissionregistrationv1.Validation{{
-					Expression:        "variables.error == ''",
-					MessageExpression: "variables.error",
+					Expression:        "(" + refusalExpr(mode, enforcement) + ") == ''",
+					MessageExpression: refusalExpr(mode, enforcement),
 					Message:           "singleton: the Deployment is refused (" + ValidatingPolicyName + ")",
 					// The webhook's refusals are 403 Forbidden too.
 					Reason: ptrTo(metav1.StatusReasonForbidden),
@@ -106,18 +109,18 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 			ObjectMeta: metav1.ObjectMeta{Name: WarningPolicyName},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				MatchConstraints: deploymentWrites(),
-				MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "has-trigger", Expression: hasTriggerExpr}},
-				Variables:        mutatingVariables(mode, enforcement),
-				Validations:      warningValidations(),
+				// No matchCondition: the validations pass at once without
+				// the trigger, and a condition would cost every singleton's
+				// write one more evaluation.
+				// One variable, read by both validations: evaluated once.
+				Variables:   []admissionregistrationv1.Variable{variable("mutate", inlineVariables("variables.mutate", decisionVariables(mode, enforcement)))},
+				Validations: inlineValidations(warningValidations(), decisionVariables(mode, enforcement), "mutate"),
 				// A warning must never block a write.
 				FailurePolicy: &ignore,
 			},
 		},
 	}
 }
-
-// hasTriggerExpr holds for a Deployment that carries the trigger annotation.
-var hasTriggerExpr = fmt.Sprintf("has(object.metadata.annotations) && %s in object.metadata.annotations", celString(AnnotationSingleton))
 
 func ptrTo[T any](v T) *T { return &v }
 
@@ -141,34 +144,98 @@ func variable(name, expr string) admissionregistrationv1.Variable {
 	return admissionregistrationv1.Variable{Name: name, Expression: expr}
 }
 
-// mutatingVariables decide whether the policy mutates: a replicas-mode
-// singleton in mutate enforcement that the webhook does not keep.
-func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
+// variableRef is a reference to a policy variable in a CEL expression.
+var variableRef = regexp.MustCompile(`\bvariables\.([A-Za-z_][A-Za-z0-9_]*)\b`)
+
+// inlineVariables writes every variable expr reads out in its place, in
+// parentheses, and the variables those read in turn (each may read the
+// ones before it, as in a policy's spec.variables), but the variables
+// named in keep, which the policy declares. The policies are
+// generated from named parts (vars) but carry as few variables as they can:
+// the API server builds every variable of a policy for each expression it
+// evaluates and finds each reference by its name, which costs more than
+// reading the object again (BENCHMARKS.md, figure 3).
+func inlineVariables(expr string, vars []admissionregistrationv1.Variable, keep ...string) string {
+	inlined := map[string]string{}
+	replace := func(e string) string {
+		return variableRef.ReplaceAllStringFunc(e, func(ref string) string {
+			name := variableRef.FindStringSubmatch(ref)[1]
+			if slices.Contains(keep, name) {
+				return ref
+			}
+			v, ok := inlined[name]
+			if !ok {
+				panic(fmt.Sprintf("patches: %q reads variables.%s, which is not before it", e, name))
+			}
+			return "(" + v + ")"
+		})
+	}
+	for _, v := range vars {
+		inlined[v.Name] = replace(v.Expression)
+	}
+	return replace(expr)
+}
+
+// inlineValidations are vs with vars but keep inlined in their expressions
+// and message expressions.
+func inlineValidations(vs []admissionregistrationv1.Validation, vars []admissionregistrationv1.Variable, keep ...string) []admissionregistrationv1.Validation {
+	out := make([]admissionregistrationv1.Validation, len(vs))
+	for i, v := range vs {
+		v.Expression = inlineVariables(v.Expression, vars, keep...)
+		if v.MessageExpression != "" {
+			v.MessageExpression = inlineVariables(v.MessageExpression, vars, keep...)
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// varAnnotationExpr is the value of an annotation, empty when absent, read
+// from variables.annotations.
+func varAnnotationExpr(key string) string {
+	return fmt.Sprintf("variables.annotations[?%s].orValue('')", celString(key))
+}
+
+// decisionVariables decide whether a policy mutates: a replicas-mode
+// singleton in mutate enforcement that the webhook does not keep. They are
+// inlined (inlineVariables).
+func decisionVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
 	return []admissionregistrationv1.Variable{
 		variable("name", nameExpr),
 		variable("annotations", annotationsExpr),
-		variable("podLabels", podLabelsExpr),
-		variable("gates", gatesExpr),
-		variable("hasGate", fmt.Sprintf("variables.gates.exists(g, g.name == %s)", celString(GateOneAtATime))),
-		// A pod template with nodeName is refused (nodeNameErrorExpr) and,
-		// as Apply leaves what it refuses, is not rewritten.
-		variable("mutate", fmt.Sprintf("%s && !%s && %s == %s && variables.name != '' && %s == ''",
-			enforcedExpr, webhookOwnedExpr(mode), effectiveEnforcementExpr(enforcement), celString(string(EnforcementMutate)), nodeNameExpr)),
+		variable("trigger", varAnnotationExpr(AnnotationSingleton)),
+		variable("released", varAnnotationExpr(AnnotationReleased)),
 		// Apply labels the Deployment's metadata (LabelMode) in either
-		// enforcement, where it accepts the Deployment.
-		variable("label", fmt.Sprintf("%s && !%s && variables.name != '' && %s == ''",
-			enforcedExpr, webhookOwnedExpr(mode), nodeNameExpr)),
-		// Apply takes the labels and the gate of a Deployment whose trigger
-		// says "false" or is gone, or that `singleton-webhook release` let
-		// go of; an invalid trigger is refused instead.
-		variable("strip", fmt.Sprintf("%[1]s == '' || %[1]s == 'false' || (%[1]s == 'true' && %[2]s == 'true')", triggerExpr, releasedExpr)),
+		// enforcement, where it accepts the Deployment. A pod template with
+		// nodeName is refused (nodeNameErrorExpr) and, as Apply leaves what
+		// it refuses, is not rewritten.
+		variable("label", fmt.Sprintf("variables.trigger == 'true' && variables.released != 'true' && !%s && variables.name != '' && %s == ''",
+			webhookOwnedExpr(mode, varAnnotationExpr(AnnotationMode), "variables.name"), nodeNameExpr)),
+		variable("mutateEnforcement", fmt.Sprintf("%s == %s",
+			effectiveEnforcementExpr(enforcement, varAnnotationExpr(AnnotationEnforcement)), celString(string(EnforcementMutate)))),
+		variable("mutate", "variables.label && variables.mutateEnforcement"),
 	}
 }
 
-// validatingVariables compute variables.error: Apply's first refusal, in
-// Apply's order, or the empty string. The reasons are the refusals' own, read from the Go
-// rules; the checks need variables of the mutating policy's too.
-func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
+// mutatingVariables are the mutating policy's: the decision, what the
+// mutation reads of the pod template, and strip.
+func mutatingVariables(mode Mode, enforcement Enforcement) []admissionregistrationv1.Variable {
+	return append(decisionVariables(mode, enforcement),
+		variable("podLabels", podLabelsExpr),
+		variable("gates", gatesExpr),
+		variable("hasGate", fmt.Sprintf("variables.gates.exists(g, g.name == %s)", celString(GateOneAtATime))),
+		// Apply takes the labels and the gate of a Deployment whose trigger
+		// says "false" or is gone, or that `singleton-webhook release` let
+		// go of; an invalid trigger is refused instead.
+		variable("strip", "variables.trigger == '' || variables.trigger == 'false' || (variables.trigger == 'true' && variables.released == 'true')"),
+	)
+}
+
+// refusalExpr is Apply's first refusal, in Apply's order, or the empty
+// string, built from named parts that are inlined (inlineVariables). The
+// reasons are the refusals' own, read from the Go rules; the checks need
+// parts of the mutating policy's too.
+func refusalExpr(mode Mode, enforcement Enforcement) string {
 	refuse := func(key, valueExpr string, err error) string {
 		return fmt.Sprintf("'annotation %s: ' + %s + ' ' + %s", key, celQuote(valueExpr), celString(reasonOf(err)))
 	}
@@ -185,8 +252,8 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 	for _, m := range modes {
 		accepted = append(accepted, string(m))
 	}
-	an := func(key string) string { return fmt.Sprintf("variables.annotations[?%s].orValue('')", celString(key)) }
-	return []admissionregistrationv1.Variable{
+	an := varAnnotationExpr
+	parts := []admissionregistrationv1.Variable{
 		variable("name", nameExpr),
 		variable("annotations", annotationsExpr),
 		variable("trigger", an(AnnotationSingleton)),
@@ -198,30 +265,31 @@ func validatingVariables(mode Mode, enforcement Enforcement) []admissionregistra
 		variable("unknownKeys", fmt.Sprintf("variables.annotations.filter(k, k.startsWith(%s) && !(k in %s)).sort()",
 			celString(Prefix), celList(sortedKnownKeys()))),
 		variable("problems", problemsExpr()),
-		variable("error", strings.Join([]string{
-			"!(" + celString(AnnotationSingleton) + " in variables.annotations) || variables.trigger == 'false' ? ''",
-			"variables.trigger != 'true' ? " + refuse(AnnotationSingleton, "variables.trigger", triggerErr),
-			// Resolve: a released singleton is not one, whatever its mode.
-			celString(AnnotationReleased) + " in variables.annotations && variables.released != 'true' ? " +
-				refuse(AnnotationReleased, "variables.released", releasedErr),
-			"variables.released == 'true' ? ''",
-			"!(variables.mode in " + celList(accepted) + ") ? " + refuse(AnnotationMode, "variables.mode", modeErr),
-			// The webhook checks the rest of what it keeps.
-			webhookOwnedExpr(mode) + " ? ''",
-			"size(variables.unknownKeys) > 0 ? 'annotation ' + variables.unknownKeys[0] + ': ' + " +
-				celQuote("variables.annotations[variables.unknownKeys[0]]") + " + ' ' + " + celString(reasonOf(keysErr)),
-			// generateName: the API server names the object between the
-			// mutating phase, where the name was empty and the mutating
-			// policy left it alone, and this one: unlabelled, it is refused.
-			fmt.Sprintf("variables.name == '' || (request.operation == 'CREATE' && object.metadata.?generateName.orValue('') != '' && variables.podLabels[?%s].orValue('') != variables.name) ? %s",
-				celString(LabelDeployment), celString(nameErr.Error())),
-			"!(variables.enforcement in " + celList([]string{"", string(EnforcementMutate), string(EnforcementDeny)}) + ") ? " +
-				refuse(AnnotationEnforcement, "variables.enforcement", enforcementErr),
-			// applyReplicas refuses before either enforcement compares.
-			nodeNameExpr + " != '' ? " + nodeNameErrorExpr(),
-			effectiveEnforcementExpr(enforcement) + " == " + celString(string(EnforcementDeny)) +
-				" && size(variables.problems) > 0 ? " + denyMessageExpr(),
-			"''",
-		}, " :\n")),
 	}
+	return inlineVariables(strings.Join([]string{
+		"!(" + celString(AnnotationSingleton) + " in variables.annotations) || variables.trigger == 'false' ? ''",
+		"variables.trigger != 'true' ? " + refuse(AnnotationSingleton, "variables.trigger", triggerErr),
+		// Resolve: a released singleton is not one, whatever its mode.
+		celString(AnnotationReleased) + " in variables.annotations && variables.released != 'true' ? " +
+			refuse(AnnotationReleased, "variables.released", releasedErr),
+		"variables.released == 'true' ? ''",
+		"!(variables.mode in " + celList(accepted) + ") ? " + refuse(AnnotationMode, "variables.mode", modeErr),
+		// The webhook checks the rest of what it keeps.
+		webhookOwnedExpr(mode, "variables.mode", "variables.name") + " ? ''",
+		fmt.Sprintf("variables.annotations.exists(k, k.startsWith(%s) && !(k in %s)) ? ", celString(Prefix), celList(sortedKnownKeys())) +
+			"'annotation ' + variables.unknownKeys[0] + ': ' + " +
+			celQuote("variables.annotations[variables.unknownKeys[0]]") + " + ' ' + " + celString(reasonOf(keysErr)),
+		// generateName: the API server names the object between the
+		// mutating phase, where the name was empty and the mutating
+		// policy left it alone, and this one: unlabelled, it is refused.
+		fmt.Sprintf("variables.name == '' || (request.operation == 'CREATE' && object.metadata.?generateName.orValue('') != '' && variables.podLabels[?%s].orValue('') != variables.name) ? %s",
+			celString(LabelDeployment), celString(nameErr.Error())),
+		"!(variables.enforcement in " + celList([]string{"", string(EnforcementMutate), string(EnforcementDeny)}) + ") ? " +
+			refuse(AnnotationEnforcement, "variables.enforcement", enforcementErr),
+		// applyReplicas refuses before either enforcement compares.
+		nodeNameExpr + " != '' ? " + nodeNameErrorExpr(),
+		effectiveEnforcementExpr(enforcement, "variables.enforcement") + " == " + celString(string(EnforcementDeny)) +
+			" && size(variables.problems) > 0 ? " + denyMessageExpr(),
+		"''",
+	}, " :\n"), parts)
 }

@@ -39,6 +39,9 @@ func TestAdmissionPoliciesFollowTheRules(t *testing.T) {
 	for _, v := range ps.Validating.Spec.Variables {
 		validating.WriteString(v.Expression + "\n")
 	}
+	for _, v := range ps.Validating.Spec.Validations {
+		validating.WriteString(v.Expression + "\n" + v.MessageExpression + "\n")
+	}
 	for _, k := range sortedKnownKeys() {
 		if !strings.Contains(validating.String(), celString(k)) {
 			t.Errorf("the refusing policy does not know the key %s", k)

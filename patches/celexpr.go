@@ -77,26 +77,29 @@ var releasedExpr = annotationExpr(AnnotationReleased)
 // it.
 var enforcedExpr = triggerExpr + " == 'true' && " + releasedExpr + " != 'true'"
 
-// effectiveModeExpr is the mode Resolve selects: the annotation, else the
-// default mode.
-func effectiveModeExpr(def Mode) string {
-	m := annotationExpr(AnnotationMode)
+// effectiveModeExpr is the mode Resolve selects: the mode annotation,
+// whose value is the CEL expression m, else the default mode.
+func effectiveModeExpr(def Mode, m string) string {
 	return fmt.Sprintf("(%s == '' ? %s : %s)", m, celString(string(def)), m)
 }
 
-// effectiveEnforcementExpr is the enforcement ParseEnforcement selects.
-func effectiveEnforcementExpr(def Enforcement) string {
-	e := annotationExpr(AnnotationEnforcement)
+// effectiveEnforcementExpr is the enforcement ParseEnforcement selects from
+// the enforcement annotation, whose value is the CEL expression e.
+func effectiveEnforcementExpr(def Enforcement, e string) string {
 	return fmt.Sprintf("(%s == '' ? %s : %s)", e, celString(string(def)), e)
 }
 
 // webhookOwnedExpr holds for the singletons the webhook keeps in policy
 // mode: every mode but replicas (also an unknown mode, refused with the
 // webhook's own message), names whose pod label needs a hash, and
-// Deployments that still carry an injected elector to strip.
-func webhookOwnedExpr(def Mode) string {
+// Deployments that still carry an injected elector to strip. mode and name
+// are the CEL expressions of the mode annotation's value and of the name:
+// the object's own paths where there are no variables (the webhook's
+// matchCondition), a policy's variables in the policies, which evaluate
+// each once per expression.
+func webhookOwnedExpr(def Mode, mode, name string) string {
 	return fmt.Sprintf("(%s != %s || size(%s) > %d || %s in object.spec.template.?metadata.?annotations.orValue({}))",
-		effectiveModeExpr(def), celString(string(ModeReplicas)), nameExpr, maxLabelValue, celString(AnnotationInjected))
+		effectiveModeExpr(def, mode), celString(string(ModeReplicas)), name, maxLabelValue, celString(AnnotationInjected))
 }
 
 // isOrWasSingletonExpr is the webhook's own condition
@@ -114,7 +117,7 @@ var isOrWasSingletonExpr = fmt.Sprintf(
 // any mode: the mutating policy takes its gate and label away as Apply
 // does, so a release needs no webhook.
 func WebhookPolicyModeCondition(p Policy) string {
-	return enforcedExpr + " && " + webhookOwnedExpr(p.defaultMode())
+	return enforcedExpr + " && " + webhookOwnedExpr(p.defaultMode(), annotationExpr(AnnotationMode), nameExpr)
 }
 
 // defaultMode is the policy's default mode, ModeReplicas when empty.

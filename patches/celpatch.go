@@ -172,25 +172,30 @@ func mutationExpr() string {
 			jsonPatch("remove", labelPath, ""),
 			jsonPatch("remove", labelPath+"/"+jsonPointer(LabelDeployment), "")),
 	}
-	return "(variables.mutate ?\n  " + strings.Join(mutate, " +\n  ") +
-		" :\nvariables.strip ?\n  " + strings.Join(strip, " +\n  ") + " :\n[]) +\n" + modeLabelExpr()
+	addLabel, stripLabel := modeLabelExprs()
+	// label and strip never hold together, and mutate is label in mutate
+	// enforcement: each is evaluated once.
+	return "variables.label ?\n  (variables.mutateEnforcement ?\n    " + strings.Join(mutate, " +\n    ") + " :\n  []) +\n  " + addLabel +
+		" :\nvariables.strip ?\n  " + strings.Join(append(strip, stripLabel), " +\n  ") + " :\n[]"
 }
 
-// modeLabelExpr is applyModeLabel, in both enforcements, or stripModeLabel
-// for a Deployment that stopped being a singleton: the label is on the
-// Deployment's own metadata, so the policy writes it also where deny
-// enforcement rewrites nothing else.
-func modeLabelExpr() string {
+// modeLabelExprs are applyModeLabel, in both enforcements, and
+// stripModeLabel for a Deployment that stopped being a singleton: the label
+// is on the Deployment's own metadata, so the policy writes it also where
+// deny enforcement rewrites nothing else.
+func modeLabelExprs() (add, strip string) {
 	labels := "object.metadata.?labels.orValue({})"
 	path := "/metadata/labels"
 	mode := celString(string(ModeReplicas))
-	return fmt.Sprintf("(variables.label ? (%[1]s[?%[2]s].orValue('') == %[3]s ? [] : has(object.metadata.labels) ? [%[4]s] : [%[5]s]) :\n"+
-		"variables.strip && %[2]s in %[1]s ? (size(%[1]s) == 1 ? [%[6]s] : [%[7]s]) : [])",
+	add = fmt.Sprintf("(%[1]s[?%[2]s].orValue('') == %[3]s ? [] : has(object.metadata.labels) ? [%[4]s] : [%[5]s])",
 		labels, celString(LabelMode), mode,
 		jsonPatch("add", path+"/"+jsonPointer(LabelMode), mode),
-		jsonPatch("add", path, fmt.Sprintf("{%s: %s}", celString(LabelMode), mode)),
+		jsonPatch("add", path, fmt.Sprintf("{%s: %s}", celString(LabelMode), mode)))
+	strip = fmt.Sprintf("(!(%[2]s in %[1]s) ? [] : size(%[1]s) == 1 ? [%[3]s] : [%[4]s])",
+		labels, celString(LabelMode),
 		jsonPatch("remove", path, ""),
 		jsonPatch("remove", path+"/"+jsonPointer(LabelMode), ""))
+	return add, strip
 }
 
 // warningValidations fail, as warnings, where the mutation overrode the

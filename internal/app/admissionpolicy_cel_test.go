@@ -162,12 +162,11 @@ func TestAdmissionPolicyCELRefusesAsApply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vars := map[string]any{}
-			act := map[string]any{"object": obj, "request": map[string]any{"name": c.input.Name, "operation": "CREATE"}, "variables": vars}
-			for _, v := range ps.Validating.Spec.Variables {
-				ast, iss := env.Compile(v.Expression)
+			act := map[string]any{"object": obj, "request": map[string]any{"name": c.input.Name, "operation": "CREATE"}}
+			eval := func(expr string) any {
+				ast, iss := env.Compile(expr)
 				if iss.Err() != nil {
-					t.Fatalf("variable %s: %v", v.Name, iss.Err())
+					t.Fatalf("compile %s: %v", expr, iss.Err())
 				}
 				prg, err := env.Program(ast)
 				if err != nil {
@@ -175,11 +174,16 @@ func TestAdmissionPolicyCELRefusesAsApply(t *testing.T) {
 				}
 				out, _, err := prg.Eval(act)
 				if err != nil {
-					t.Fatalf("variable %s: %v", v.Name, err)
+					t.Fatalf("evaluate %s: %v", expr, err)
 				}
-				vars[v.Name] = out.Value()
+				return out.Value()
 			}
-			if got := vars["error"]; got != want {
+			v := ps.Validating.Spec.Validations[0]
+			got := ""
+			if eval(v.Expression) != true {
+				got = eval(v.MessageExpression).(string)
+			}
+			if got != want {
 				t.Errorf("the refusing policy says %q, Apply %q", got, want)
 			}
 		})

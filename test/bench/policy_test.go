@@ -9,6 +9,8 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,19 +22,36 @@ import (
 // Figure 3's configurations without a webhook: the product's admission
 // policies (--admission=policy), and the anchor, a MutatingAdmissionPolicy
 // that only pins replicas and strategy: the least a policy does for a
-// singleton.
+// singleton. The two floors add to the anchor the least a policy-mode
+// install that refuses and warns can validate with: a
+// ValidatingAdmissionPolicy whose one validation is `true`, bound Deny, and
+// another, bound Warn, whose two validations are `false` with constant
+// messages, so that the CREATE gets as many warnings as through the
+// product's.
 const (
-	policyConfig   = "policy admission"
-	policyMutating = "policy admission, its MutatingAdmissionPolicy alone"
-	policyAnchor   = "MutatingAdmissionPolicy anchor (replicas, strategy)"
+	policyConfig    = "policy admission"
+	policyMutating  = "policy admission, its MutatingAdmissionPolicy alone"
+	policyAnchor    = "MutatingAdmissionPolicy anchor (replicas, strategy)"
+	policyDenyFloor = "anchor + a ValidatingAdmissionPolicy `true`, Deny"
+	policyFloors    = "anchor + `true`, Deny + 2 constant warnings, Warn"
 )
 
-// installPolicyConfigs installs the policies of the three configurations,
+// policyWarnings is the number of warnings a CREATE of the benchmark's
+// Deployment gets through the product's policies (replicas and strategy)
+// and through the warning floor.
+const policyWarnings = 2
+
+// policySlugs are the labels of the policy configurations' Deployments.
+type policySlugs struct{ policy, mutating, anchor, denyFloor, floors string }
+
+// installPolicyConfigs installs the policies of the policy configurations,
 // each bound to the objects labelled with its slug (the product's
-// MutatingAdmissionPolicy to those of policySlug and mutatingSlug, its
-// ValidatingAdmissionPolicies to those of policySlug only), and waits until
-// the API server applies them.
-func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, mutatingSlug, anchorSlug string) {
+// MutatingAdmissionPolicy to those of policy and mutating, its
+// ValidatingAdmissionPolicies to those of policy only; the anchor to those
+// of anchor and of both floors, the Deny floor to those of denyFloor and
+// floors, the Warn floor to those of floors), and waits until the API
+// server applies them.
+func installPolicyConfigs(t *testing.T, env *testenv.Env, slugs policySlugs) {
 	ps, err := patches.NewAdmissionPolicies(patches.Policy{})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +69,23 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, mutatingSl
 		JSONPatch: &admissionregistrationv1.JSONPatch{Expression: "[JSONPatch{op: 'replace', path: '/spec/replicas', value: 1}, " +
 			"JSONPatch{op: 'replace', path: '/spec/strategy', value: {'type': 'Recreate'}}]"},
 	}}
-	objs := []client.Object{ps.Mutating, ps.Validating, ps.Warnings, anchor,
+	validating := func(name string, validations ...admissionregistrationv1.Validation) *admissionregistrationv1.ValidatingAdmissionPolicy {
+		return &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{MatchConstraints: ps.Validating.Spec.MatchConstraints, Validations: validations}}
+	}
+	denyFloor := validating("bench-floor-deny", admissionregistrationv1.Validation{Expression: "true"})
+	warnFloor := validating("bench-floor-warn",
+		admissionregistrationv1.Validation{Expression: "false", Message: "bench: the first constant warning"},
+		admissionregistrationv1.Validation{Expression: "false", Message: "bench: the second constant warning"})
+	binding := func(p *admissionregistrationv1.ValidatingAdmissionPolicy, action admissionregistrationv1.ValidationAction, slugs ...string) client.Object {
+		return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: p.Name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: p.Name, MatchResources: selector(slugs...),
+				ValidationActions: []admissionregistrationv1.ValidationAction{action}}}
+	}
+	policySlug, mutatingSlug, anchorSlug := slugs.policy, slugs.mutating, slugs.anchor
+	objs := []client.Object{ps.Mutating, ps.Validating, ps.Warnings, anchor, denyFloor, warnFloor,
+		binding(denyFloor, admissionregistrationv1.Deny, slugs.denyFloor, slugs.floors),
+		binding(warnFloor, admissionregistrationv1.Warn, slugs.floors),
 		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: ps.Mutating.Name},
 			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: ps.Mutating.Name, MatchResources: selector(policySlug, mutatingSlug)}},
 		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: ps.Validating.Name},
@@ -60,7 +95,7 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, mutatingSl
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: ps.Warnings.Name, MatchResources: selector(policySlug),
 				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}}},
 		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: anchor.Name},
-			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: anchor.Name, MatchResources: selector(anchorSlug)}},
+			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: anchor.Name, MatchResources: selector(anchorSlug, slugs.denyFloor, slugs.floors)}},
 	}
 	ctx := context.Background()
 	for _, o := range objs {
@@ -68,13 +103,20 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, policySlug, mutatingSl
 			t.Fatalf("install %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	for _, slug := range []string{policySlug, mutatingSlug, anchorSlug} {
+	// In effect: the Deployment is pinned and gets its warnings.
+	cfg := rest.CopyConfig(env.Config)
+	warnings := &warningCounter{}
+	cfg.WarningHandler = warnings
+	deployments := kubernetes.NewForConfigOrDie(cfg).AppsV1().Deployments(benchNamespace)
+	want := map[string]int64{policySlug: policyWarnings, slugs.floors: policyWarnings}
+	for _, slug := range []string{policySlug, mutatingSlug, anchorSlug, slugs.denyFloor, slugs.floors} {
 		d := benchdata.Deployment(benchdata.RealisticContainers, benchdata.RealisticEnvs)
 		d.Namespace, d.Name = benchNamespace, slug+"-probe"
 		d.Labels[benchLabel] = slug
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			got, err := env.Clientset.AppsV1().Deployments(benchNamespace).Create(ctx, d.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-			if err == nil && ptr.Deref(got.Spec.Replicas, 0) == 1 {
+			before := warnings.n.Load()
+			got, err := deployments.Create(ctx, d.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			if err == nil && ptr.Deref(got.Spec.Replicas, 0) == 1 && warnings.n.Load()-before == want[slug] {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -43,12 +43,9 @@ func TestPolicyFaults(t *testing.T) {
 		// The mutating policy made to exceed its cost limit on a large pod
 		// template: 200³ steps of a comprehension.
 		m := pi.objects[0].DeepCopyObject().(*admissionregistrationv1.MutatingAdmissionPolicy)
-		for i, v := range m.Spec.Variables {
-			if v.Name == "mutate" {
-				m.Spec.Variables[i].Expression = "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, " +
-					"object.spec.template.spec.containers.all(c, a.name + b.name + c.name != ''))) && (" + v.Expression + ")"
-			}
-		}
+		patch := m.Spec.Mutations[0].JSONPatch
+		patch.Expression = "object.spec.template.spec.containers.all(a, object.spec.template.spec.containers.all(b, " +
+			"object.spec.template.spec.containers.all(c, a.name + b.name + c.name != ''))) ? (" + patch.Expression + ") : []"
 		faulty := &policyInstall{objects: []client.Object{m}}
 		faulty.installPolicies(t, env)
 		t.Cleanup(func() { pi.installPolicies(t, env) })
