@@ -196,21 +196,29 @@ func startServe(t *testing.T, env *testenv.Env, extraEnv ...string) *serve {
 	}
 }
 
-// waitDrained waits until the process's controllers have no work queued,
-// from its workqueue_depth metrics, twice a second apart, and returns how
-// long after the call that was.
+// waitDrained waits until the drift controller has reconciled every
+// singleton once and the process's controllers have no work queued, from
+// its controller_runtime_reconcile_total and workqueue_depth metrics, twice
+// a second apart, and returns how long after the call that was.
 func (s *serve) waitDrained(t *testing.T) time.Duration {
 	start := time.Now()
 	quiet := 0
+	depth, drifted := 0.0, 0.0
 	for deadline := start.Add(drainTimeout); quiet < 2; time.Sleep(time.Second) {
 		if time.Now().After(deadline) {
-			t.Fatalf("serve's controllers still have work queued after %s", drainTimeout)
+			t.Fatalf("serve's controllers did not drain in %s: drift reconciled %v of %d singletons, %v items queued",
+				drainTimeout, drifted, memorySingletons, depth)
 		}
-		depth := 0.0
+		depth, drifted = 0, 0
 		for _, v := range s.metric(t, "workqueue_depth") {
 			depth += v
 		}
-		if depth == 0 {
+		for labels, v := range s.metric(t, "controller_runtime_reconcile_total") {
+			if strings.Contains(labels, `controller="singleton-drift"`) {
+				drifted += v
+			}
+		}
+		if depth == 0 && drifted >= memorySingletons {
 			quiet++
 		} else {
 			quiet = 0
