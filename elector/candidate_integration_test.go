@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -56,12 +57,7 @@ type candidate struct {
 
 func newCandidate(t *testing.T, ns, lease, name string, tm timings, extra ...string) *candidate {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
+	port := restartablePort(t)
 	c := &candidate{name: name, ns: ns, lease: lease, port: port, dir: t.TempDir(),
 		kubeconfig: cluster.kubeconfig, tm: tm, extra: extra}
 	t.Cleanup(func() {
@@ -71,6 +67,38 @@ func newCandidate(t *testing.T, ns, lease, name string, tm timings, extra ...str
 		}
 	})
 	return c
+}
+
+// restartablePort returns a free loopback port below the kernel's
+// ephemeral range: a candidate restarted on its port must find it free,
+// and a port of the ephemeral range may meanwhile be the source port of
+// any connection on the machine (the other test packages run at once).
+func restartablePort(t *testing.T) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low-from < 1000 {
+		// No room below the ephemeral range: any free port.
+		return testutil.FreePort(t)
+	}
+	for range 100 {
+		port := from + rand.IntN(low-from)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return port
+	}
+	t.Fatalf("no free port in %d..%d", from, low-1)
+	return 0
 }
 
 // start runs the process and waits until it serves /healthz.
