@@ -66,6 +66,7 @@ func NewAdmissionPolicyTemplate(mode, enforcement string) *AdmissionPolicies {
 // newAdmissionPolicies builds the policies for the given defaults.
 func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies {
 	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	refusal, decision := refusalExpr(mode, enforcement), decisionVariables(mode, enforcement)
 	return &AdmissionPolicies{
 		Mutating: &admissionregistrationv1.MutatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicy"},
@@ -91,11 +92,12 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 				MatchConstraints: deploymentWrites(),
 				// No matchCondition: the validations pass at once without
 				// the trigger, and a condition would cost every singleton's
-				// write one more evaluation. The refusal is computed twice where the write is refused:
-				// as a variable, it would cost every admitted write more.
+				// write one more evaluation. The refusal is evaluated again
+				// for the message where the write is refused: as a
+				// variable, it would cost every admitted write more.
 				Validations: []admissionregistrationv1.Validation{{
-					Expression:        "(" + refusalExpr(mode, enforcement) + ") == ''",
-					MessageExpression: refusalExpr(mode, enforcement),
+					Expression:        "(" + refusal + ") == ''",
+					MessageExpression: refusal,
 					Message:           "singleton: the Deployment is refused (" + ValidatingPolicyName + ")",
 					// The webhook's refusals are 403 Forbidden too.
 					Reason: ptrTo(metav1.StatusReasonForbidden),
@@ -113,8 +115,8 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 				// the trigger, and a condition would cost every singleton's
 				// write one more evaluation.
 				// One variable, read by both validations: evaluated once.
-				Variables:   []admissionregistrationv1.Variable{variable("mutate", inlineVariables("variables.mutate", decisionVariables(mode, enforcement)))},
-				Validations: inlineValidations(warningValidations(), decisionVariables(mode, enforcement), "mutate"),
+				Variables:   []admissionregistrationv1.Variable{variable("mutate", inlineVariables("variables.mutate", decision))},
+				Validations: inlineValidations(warningValidations(), decision, "mutate"),
 				// A warning must never block a write.
 				FailurePolicy: &ignore,
 			},
