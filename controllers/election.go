@@ -78,7 +78,7 @@ func SetupElection(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	deployments := mgr.GetCache()
 	rbac := &ElectorRBAC{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Policy: p, Scope: scope,
 		Namespaces: deployments, Recorder: recorder}
-	err := electionController(mgr, "singleton-elector-rbac").
+	err := electionController(mgr, "singleton-elector-rbac", p).
 		Owns(&rbacv1.Role{}).
 		Owns(&rbacv1.RoleBinding{}).
 		// Not the renewals of the sidecars: only what makes a Lease ours or not.
@@ -92,7 +92,7 @@ func SetupElection(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	}
 	svc := &LeaderService{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Deployments: deployments,
 		Policy: p, Scope: scope, Namespaces: deployments, Recorder: recorder}
-	if err := electionController(mgr, "singleton-leader-service").Owns(&corev1.Service{}).Complete(svc); err != nil {
+	if err := electionController(mgr, "singleton-leader-service", p).Owns(&corev1.Service{}).Complete(svc); err != nil {
 		return fmt.Errorf("set up leader Service controller: %w", err)
 	}
 	return nil
@@ -101,10 +101,10 @@ func SetupElection(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 // electionController starts a controller of election-mode Deployments: it
 // reconciles a Deployment when its singleton settings change, and all of a
 // namespace's when the namespace's labels do (it may have come into scope).
-func electionController(mgr ctrl.Manager, name string) *builder.TypedBuilder[reconcile.Request] {
+func electionController(mgr ctrl.Manager, name string, p patches.Policy) *builder.TypedBuilder[reconcile.Request] {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
-		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents())).
+		For(&appsv1.Deployment{}, builder.OnlyMetadata, builder.WithPredicates(electionEvents(p))).
 		Watches(namespaceMeta(), deploymentsOfNamespace(mgr.GetCache()), builder.WithPredicates(rescopeEvents()))
 }
 
@@ -137,7 +137,7 @@ func setupRoleLabel(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 		return out
 	}
 	rl := &RoleLabel{Client: mgr.GetClient(), Deployments: deployments, Policy: p, Scope: scope, Namespaces: deployments}
-	err = electionController(mgr, "singleton-role-label").
+	err = electionController(mgr, "singleton-role-label", p).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(byPod)).
 		Owns(&coordinationv1.Lease{}).
 		Complete(rl)
@@ -185,13 +185,21 @@ func runsElector(injected bool, annotations map[string]string, p patches.Policy)
 }
 
 // electionEvents passes Deployment events that can change what the election
-// controllers want: creations and deletions of Deployments with singleton
-// annotations, and updates of their annotations, spec (generation) or
-// deletion. Status-only updates, the bulk of Deployment traffic, are dropped.
-func electionEvents() predicate.Predicate {
+// controllers want: creations of election-mode Deployments under p,
+// deletions of Deployments with singleton annotations, and updates of their
+// annotations, spec (generation) or deletion. Status-only updates, the bulk
+// of Deployment traffic, are dropped.
+//
+// A creation is also how the cache's first list reports every labelled
+// Deployment at start: one in replicas mode wants nothing from these
+// controllers but the removal of what they made for it while it was in
+// election mode, and each of those objects (Lease, Role, RoleBinding,
+// Service) is itself listed at start and queues its owner. So replicas-mode
+// singletons cost these controllers no queue entry and no read at start.
+func electionEvents(p patches.Policy) predicate.Predicate {
 	relevant := func(o client.Object) bool { return mayRunElector(o.GetAnnotations()) }
 	return predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return relevant(e.Object) },
+		CreateFunc:  func(e event.CreateEvent) bool { return electionMode(e.Object.GetAnnotations(), p) },
 		DeleteFunc:  func(e event.DeleteEvent) bool { return relevant(e.Object) },
 		GenericFunc: func(e event.GenericEvent) bool { return relevant(e.Object) },
 		UpdateFunc: func(e event.UpdateEvent) bool {

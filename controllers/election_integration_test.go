@@ -11,6 +11,7 @@ package controllers_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,15 @@ const (
 // and the election controllers as the webhook's ServiceAccount.
 func startElection(t *testing.T, p patches.Policy) *testenv.Env {
 	t.Helper()
+	env := startWebhookOnly(t, p)
+	t.Cleanup(startElectionControllers(t, env, p))
+	return env
+}
+
+// startWebhookOnly starts a control plane and the webhook (admission +
+// drift), and grants the webhook's ServiceAccount its RBAC.
+func startWebhookOnly(t *testing.T, p patches.Policy) *testenv.Env {
+	t.Helper()
 	env := testenv.Start(t, testenv.Options{})
 	env.StartWebhook(t, testenv.WebhookOptions{Policy: p, Controllers: []string{"drift"}})
 	for _, f := range []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"} {
@@ -50,6 +60,14 @@ func startElection(t *testing.T, p patches.Policy) *testenv.Env {
 			t.Fatalf("apply manifests/%s: %v: %s", f, err, stderr)
 		}
 	}
+	return env
+}
+
+// startElectionControllers starts the election controllers in a manager of
+// their own as the webhook's ServiceAccount, with a fresh cache, and returns
+// what stops them.
+func startElectionControllers(t *testing.T, env *testenv.Env, p patches.Policy) (stop func()) {
+	t.Helper()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: webhookUser}
 	skip := true
@@ -68,13 +86,15 @@ func startElection(t *testing.T, p patches.Policy) *testenv.Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller manager: %v", err)
-		}
-	})
-	return env
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller manager: %v", err)
+			}
+		})
+	}
 }
 
 // ctxFor is a context bounded by waitFor, cancelled at the end of the test.

@@ -70,7 +70,7 @@ func TestElectionEvents(t *testing.T) {
 		"a spec update of an ordinary Deployment is dropped":       {meta(notASingleton, 1), meta(notASingleton, 2), false},
 		"the start of a foreground deletion of a singleton passes": {meta(election, 1), deleting, true},
 	}
-	p := electionEvents()
+	p := electionEvents(patches.Policy{})
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			if got := p.Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
@@ -79,10 +79,19 @@ func TestElectionEvents(t *testing.T) {
 		})
 	}
 	if !p.Create(event.CreateEvent{Object: meta(election, 1)}) || !p.Delete(event.DeleteEvent{Object: meta(replicas, 1)}) {
-		t.Error("creation or deletion of a singleton dropped")
+		t.Error("creation of an election-mode singleton or deletion of a singleton dropped")
 	}
 	if p.Create(event.CreateEvent{Object: meta(notASingleton, 1)}) || p.Delete(event.DeleteEvent{Object: meta(nil, 1)}) {
 		t.Error("creation or deletion of an ordinary Deployment passed")
+	}
+	// What they made for it while in election mode queues it at start.
+	if p.Create(event.CreateEvent{Object: meta(replicas, 1)}) {
+		t.Error("creation of a replicas-mode singleton passed")
+	}
+	byPolicy := meta(map[string]string{patches.AnnotationSingleton: "true"}, 1)
+	if p.Create(event.CreateEvent{Object: byPolicy}) ||
+		!electionEvents(patches.Policy{DefaultMode: patches.ModeElection}).Create(event.CreateEvent{Object: byPolicy}) {
+		t.Error("creation of a singleton without a mode did not follow the policy's default mode")
 	}
 }
 

@@ -86,11 +86,31 @@ func TestChartMetricsAreServed(t *testing.T) {
 		}
 		if len(missing) == 0 {
 			t.Logf("all %d metrics of the chart served: %s", len(want), strings.Join(want, ", "))
+			uncompressed(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2]))
 			return
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Errorf("metrics the chart's alerts or dashboard select that serve does not serve: %s", strings.Join(missing, ", "))
+}
+
+// uncompressed checks that url answers a scraper that accepts gzip without
+// compression: serve keeps no compressor's state between scrapes.
+func uncompressed(t *testing.T, url string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ce := resp.Header.Get("Content-Encoding"); resp.StatusCode != http.StatusOK || ce != "" {
+		t.Errorf("metrics asked for with Accept-Encoding gzip: HTTP %d, Content-Encoding %q; want 200, uncompressed", resp.StatusCode, ce)
+	}
 }
 
 // chartMetrics reads files/metrics.txt.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -108,7 +109,11 @@ func parseControllers(s string) ([]string, error) {
 // process lets it register the same controller names again).
 func NewManager(rc *rest.Config, c *ServeConfig, opts ...func(*ctrl.Options)) (ctrl.Manager, error) {
 	srv := newWebhookServer(c)
-	metrics := metricsserver.Options{BindAddress: c.MetricsAddress, TLSOpts: []func(*tls.Config){c.TLS.Apply}}
+	metrics := metricsserver.Options{BindAddress: c.MetricsAddress, TLSOpts: []func(*tls.Config){c.TLS.Apply},
+		// Uncompressed: a scrape's gzip writer (about 1.3 MB of compressor
+		// state, pooled between scrapes) would be a sixth of the live heap
+		// with 1,000 singletons, to save tens of KB per scrape.
+		HandlerOpts: []func(*promhttp.HandlerOpts){func(o *promhttp.HandlerOpts) { o.DisableCompression = true }}}
 	if c.MetricsSecure {
 		// The metrics server generates its own self-signed certificate: the
 		// scraper authenticates itself with a token, and checks the server

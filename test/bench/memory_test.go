@@ -210,15 +210,17 @@ func (s *serve) waitDrained(t *testing.T) time.Duration {
 				drainTimeout, drifted, memorySingletons, depth)
 		}
 		depth, drifted = 0, 0
-		for _, v := range s.metric(t, "workqueue_depth") {
+		// Both are served once the controllers have started.
+		queues := s.series(t, "workqueue_depth")
+		for _, v := range queues {
 			depth += v
 		}
-		for labels, v := range s.metric(t, "controller_runtime_reconcile_total") {
+		for labels, v := range s.series(t, "controller_runtime_reconcile_total") {
 			if strings.Contains(labels, `controller="singleton-drift"`) {
 				drifted += v
 			}
 		}
-		if depth == 0 && drifted >= memorySingletons {
+		if len(queues) > 0 && depth == 0 && drifted >= memorySingletons {
 			quiet++
 		} else {
 			quiet = 0
@@ -248,6 +250,16 @@ func (s *serve) cached(t *testing.T) (deployments, pods int) {
 // metric returns the process's series of the metric name, by their labels;
 // a metric it does not serve fails the test.
 func (s *serve) metric(t *testing.T, name string) map[string]float64 {
+	series := s.series(t, name)
+	if len(series) == 0 {
+		t.Fatalf("serve serves no %s", name)
+	}
+	return series
+}
+
+// series returns the process's series of the metric name, by their labels,
+// none if it does not serve it.
+func (s *serve) series(t *testing.T, name string) map[string]float64 {
 	resp, err := http.Get("http://" + s.metrics + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape metrics: %v", err)
@@ -266,9 +278,6 @@ func (s *serve) metric(t *testing.T, name string) map[string]float64 {
 			t.Fatalf("metric line %q: %v", sc.Text(), err)
 		}
 		series[strings.Join(f[:len(f)-1], " ")] = v
-	}
-	if len(series) == 0 {
-		t.Fatalf("serve serves no %s", name)
 	}
 	return series
 }
