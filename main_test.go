@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -473,5 +474,11 @@ func TestFixturesAreKubernetesObjects(t *testing.T) {
 				t.Errorf("%s document %d has no apiVersion and kind", f, i+1)
 			}
 		}
+	}
+}
+
+func TestTheBinaryRecordsNoMemoryProfile(t *testing.T) {
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("runtime.MemProfileRate = %d: the binary serves no profile, so it should sample nothing", runtime.MemProfileRate)
 	}
 }

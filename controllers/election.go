@@ -109,36 +109,13 @@ func electionController(mgr ctrl.Manager, name string, p patches.Policy) *builde
 }
 
 // setupRoleLabel registers the RoleLabel controller: a Deployment is
-// reconciled when it changes, when one of its Pods does (found by the
-// LabelDeployment value, an index of the Deployment metadata), and when its
-// Lease does (its controller owner).
+// reconciled when it changes, when one of its Pods does (podDeployments),
+// and when its Lease does (its controller owner).
 func setupRoleLabel(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	deployments := mgr.GetCache()
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), deploymentMeta(), deploymentLabelIndex,
-		func(o client.Object) []string { return []string{patches.DeploymentLabelValue(o.GetName())} })
-	if err != nil {
-		return fmt.Errorf("set up role label controller: index deployments: %w", err)
-	}
-	byPod := func(ctx context.Context, pod client.Object) []reconcile.Request {
-		v, ok := pod.GetLabels()[patches.LabelDeployment]
-		if !ok {
-			return nil
-		}
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(deploymentGVK.GroupVersion().WithKind("DeploymentList"))
-		if err := deployments.List(ctx, list, client.InNamespace(pod.GetNamespace()),
-			client.MatchingFields{deploymentLabelIndex: v}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil
-		}
-		var out []reconcile.Request
-		for i := range list.Items {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
-		}
-		return out
-	}
 	rl := &RoleLabel{Client: mgr.GetClient(), Deployments: deployments, Policy: p, Scope: scope, Namespaces: deployments}
-	err = electionController(mgr, "singleton-role-label", p).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(byPod)).
+	err := electionController(mgr, "singleton-role-label", p).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podDeployments(deployments))).
 		Owns(&coordinationv1.Lease{}).
 		Complete(rl)
 	if err != nil {
@@ -147,9 +124,35 @@ func setupRoleLabel(mgr ctrl.Manager, p patches.Policy, scope Scope) error {
 	return nil
 }
 
-// deploymentLabelIndex indexes Deployment metadata by the LabelDeployment
-// value of their Pods, which differs from the name above 63 characters.
-const deploymentLabelIndex = "singleton.dev/deployment-label-value"
+// podDeployments maps a Pod to the Deployment its LabelDeployment value
+// names. The value is the name itself, up to 63 characters; a longer name's
+// value ends in a hash (DeploymentLabelValue), and the Pod's namespace's
+// Deployments in deployments (metadata, the manager's cache) are searched
+// for it. No index: one would hold an entry per cached Deployment for the
+// rare long name.
+func podDeployments(deployments client.Reader) handler.MapFunc {
+	return func(ctx context.Context, pod client.Object) []reconcile.Request {
+		v, ok := pod.GetLabels()[patches.LabelDeployment]
+		if !ok {
+			return nil
+		}
+		out := []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: pod.GetNamespace(), Name: v}}}
+		if !patches.MayBeShortened(v) {
+			return out
+		}
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(deploymentGVK.GroupVersion().WithKind("DeploymentList"))
+		if err := deployments.List(ctx, list, client.InNamespace(pod.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+			return out
+		}
+		for i := range list.Items {
+			if n := list.Items[i].Name; n != v && patches.DeploymentLabelValue(n) == v {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.GetNamespace(), Name: n}})
+			}
+		}
+		return out
+	}
+}
 
 // deploymentMeta is an empty Deployment metadata object, as the
 // controllers read and watch Deployments.

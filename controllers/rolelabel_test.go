@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/singleton-webhook/singleton-webhook/internal/sidecar"
 	"github.com/singleton-webhook/singleton-webhook/patches"
@@ -176,5 +178,42 @@ func TestRoleLabelOptimisticLock(t *testing.T) {
 	}
 	if err := r.label(context.Background(), now, sidecar.RoleStandby); err != nil {
 		t.Errorf("label from a fresh read: %v", err)
+	}
+}
+
+func TestPodDeploymentsMapsAPodToItsDeployment(t *testing.T) {
+	long := strings.Repeat("payments-reconciler-", 4) // 80 characters: its pods' value is shortened
+	other := strings.Repeat("payments-reconciler-", 5)
+	c := newFakeClient(deploy("api", election, ""), deploy(long, election, ""), deploy(other, election, ""))
+	mapPod := podDeployments(c)
+	pod := func(value string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "apps",
+			Labels: map[string]string{patches.LabelDeployment: value}}}
+	}
+	names := func(reqs []reconcile.Request) []string {
+		var out []string
+		for _, r := range reqs {
+			if r.Namespace != "apps" {
+				t.Errorf("request %s: want namespace apps", r)
+			}
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	short := patches.DeploymentLabelValue(long)
+	tests := map[string]struct {
+		pod  *corev1.Pod
+		want []string
+	}{
+		"a name that fits is the value":           {pod("api"), []string{"api"}},
+		"a shortened value finds its long name":   {pod(short), []string{short, long}},
+		"a Pod without the label maps to nothing": {&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "apps"}}, nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := names(mapPod(context.Background(), tc.pod)); !slices.Equal(got, tc.want) {
+				t.Errorf("requests for %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

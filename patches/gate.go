@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,13 +40,27 @@ func DeploymentLabelValue(name string) string {
 		return name
 	}
 	sum := sha256.Sum256([]byte(name))
-	h := hex.EncodeToString(sum[:])[:10]
+	h := hex.EncodeToString(sum[:])[:labelHashLength]
 	prefix := name[:maxLabelValue-len(h)-1]
 	// A label value must end with an alphanumeric character.
 	for prefix != "" && !isAlnum(prefix[len(prefix)-1]) {
 		prefix = prefix[:len(prefix)-1]
 	}
 	return prefix + "-" + h
+}
+
+// labelHashLength is the length of the hash that ends a shortened
+// DeploymentLabelValue, in lowercase hexadecimal digits.
+const labelHashLength = 10
+
+// MayBeShortened reports whether a LabelDeployment value may be
+// DeploymentLabelValue of a name longer than itself: it ends in a dash and
+// a hash. Any other value is the Deployment's name.
+func MayBeShortened(v string) bool {
+	if len(v) < labelHashLength+2 || v[len(v)-labelHashLength-1] != '-' {
+		return false
+	}
+	return strings.Trim(v[len(v)-labelHashLength:], "0123456789abcdef") == ""
 }
 
 func isAlnum(b byte) bool {
