@@ -27,13 +27,16 @@ import (
 // ValidatingAdmissionPolicy whose one validation is `true`, bound Deny, and
 // another, bound Warn, whose two validations are `false` with constant
 // messages, so that the CREATE gets as many warnings as through the
-// product's.
+// product's. The third floor is the least a validation of the object costs:
+// the anchor and a ValidatingAdmissionPolicy, bound Deny, whose one
+// validation reads one field of the object.
 const (
 	policyConfig    = "policy admission"
 	policyMutating  = "policy admission, its MutatingAdmissionPolicy alone"
 	policyAnchor    = "MutatingAdmissionPolicy anchor (replicas, strategy)"
 	policyDenyFloor = "anchor + a ValidatingAdmissionPolicy `true`, Deny"
 	policyFloors    = "anchor + `true`, Deny + 2 constant warnings, Warn"
+	policyReadFloor = "anchor + a ValidatingAdmissionPolicy reading one field of the object, Deny"
 )
 
 // policyWarnings is the number of warnings a CREATE of the benchmark's
@@ -42,15 +45,15 @@ const (
 const policyWarnings = 2
 
 // policySlugs are the labels of the policy configurations' Deployments.
-type policySlugs struct{ policy, mutating, anchor, denyFloor, floors string }
+type policySlugs struct{ policy, mutating, anchor, denyFloor, floors, readFloor string }
 
 // installPolicyConfigs installs the policies of the policy configurations,
 // each bound to the objects labelled with its slug (the product's
 // MutatingAdmissionPolicy to those of policy and mutating, its
 // ValidatingAdmissionPolicies to those of policy only; the anchor to those
-// of anchor and of both floors, the Deny floor to those of denyFloor and
-// floors, the Warn floor to those of floors), and waits until the API
-// server applies them.
+// of anchor and of the floors, the Deny floor to those of denyFloor and
+// floors, the Warn floor to those of floors, the reading floor to those of
+// readFloor), and waits until the API server applies them.
 func installPolicyConfigs(t *testing.T, env *testenv.Env, slugs policySlugs) {
 	ps, err := patches.NewAdmissionPolicies(patches.Policy{})
 	if err != nil {
@@ -74,6 +77,7 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, slugs policySlugs) {
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{MatchConstraints: ps.Validating.Spec.MatchConstraints, Validations: validations}}
 	}
 	denyFloor := validating("bench-floor-deny", admissionregistrationv1.Validation{Expression: "true"})
+	readFloor := validating("bench-floor-read", admissionregistrationv1.Validation{Expression: "has(object.spec.template)"})
 	warnFloor := validating("bench-floor-warn",
 		admissionregistrationv1.Validation{Expression: "false", Message: "bench: the first constant warning"},
 		admissionregistrationv1.Validation{Expression: "false", Message: "bench: the second constant warning"})
@@ -83,8 +87,9 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, slugs policySlugs) {
 				ValidationActions: []admissionregistrationv1.ValidationAction{action}}}
 	}
 	policySlug, mutatingSlug, anchorSlug := slugs.policy, slugs.mutating, slugs.anchor
-	objs := []client.Object{ps.Mutating, ps.Validating, ps.Warnings, anchor, denyFloor, warnFloor,
+	objs := []client.Object{ps.Mutating, ps.Validating, ps.Warnings, anchor, denyFloor, warnFloor, readFloor,
 		binding(denyFloor, admissionregistrationv1.Deny, slugs.denyFloor, slugs.floors),
+		binding(readFloor, admissionregistrationv1.Deny, slugs.readFloor),
 		binding(warnFloor, admissionregistrationv1.Warn, slugs.floors),
 		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: ps.Mutating.Name},
 			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: ps.Mutating.Name, MatchResources: selector(policySlug, mutatingSlug)}},
@@ -95,7 +100,7 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, slugs policySlugs) {
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: ps.Warnings.Name, MatchResources: selector(policySlug),
 				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}}},
 		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: anchor.Name},
-			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: anchor.Name, MatchResources: selector(anchorSlug, slugs.denyFloor, slugs.floors)}},
+			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: anchor.Name, MatchResources: selector(anchorSlug, slugs.denyFloor, slugs.floors, slugs.readFloor)}},
 	}
 	ctx := context.Background()
 	for _, o := range objs {
@@ -109,7 +114,7 @@ func installPolicyConfigs(t *testing.T, env *testenv.Env, slugs policySlugs) {
 	cfg.WarningHandler = warnings
 	deployments := kubernetes.NewForConfigOrDie(cfg).AppsV1().Deployments(benchNamespace)
 	want := map[string]int64{policySlug: policyWarnings, slugs.floors: policyWarnings}
-	for _, slug := range []string{policySlug, mutatingSlug, anchorSlug, slugs.denyFloor, slugs.floors} {
+	for _, slug := range []string{policySlug, mutatingSlug, anchorSlug, slugs.denyFloor, slugs.floors, slugs.readFloor} {
 		d := benchdata.Deployment(benchdata.RealisticContainers, benchdata.RealisticEnvs)
 		d.Namespace, d.Name = benchNamespace, slug+"-probe"
 		d.Labels[benchLabel] = slug
