@@ -17,9 +17,9 @@ import (
 
 // TestElectionControllersCleanUpAtStart: a Deployment that left election
 // mode while the election controllers were stopped loses, once they start
-// again, the Role, the binding and the leader Service they made for it. At
-// start they queue a replicas-mode singleton only through those objects,
-// not through its own listing.
+// again, the Role, the binding and the leader Service they made for it:
+// listed at start, those objects queue it, as its own listing does not
+// (electionEvents).
 func TestElectionControllersCleanUpAtStart(t *testing.T) {
 	p := patches.Policy{}
 	env := startWebhookOnly(t, p)
