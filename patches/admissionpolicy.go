@@ -90,19 +90,23 @@ func newAdmissionPolicies(mode Mode, enforcement Enforcement) *AdmissionPolicies
 			ObjectMeta: metav1.ObjectMeta{Name: ValidatingPolicyName},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 				MatchConstraints: deploymentWrites(),
-				// No matchCondition: the validations pass at once without
-				// the trigger, and a condition would cost every singleton's
-				// write one more evaluation. The refusal is evaluated again
-				// for the message where the write is refused: as a
-				// variable, it would cost every admitted write more.
+				// The refusal is checked once per write, as the policy's
+				// condition: the API server evaluates every validation's
+				// messageExpression for each write its validations see,
+				// admitted or not (k8s.io/apiserver, validating.validator),
+				// so a validation with the refusal as its message would
+				// evaluate it twice. Behind the condition, the validation
+				// and its message run only for a write that is refused.
+				MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "refused", Expression: "(" + refusal + ") != ''"}},
 				Validations: []admissionregistrationv1.Validation{{
-					Expression:        "(" + refusal + ") == ''",
+					Expression:        "false",
 					MessageExpression: refusal,
 					Message:           "singleton: the Deployment is refused (" + ValidatingPolicyName + ")",
 					// The webhook's refusals are 403 Forbidden too.
 					Reason: ptrTo(metav1.StatusReasonForbidden),
 				}},
-				// A refusal must not be skipped because its check failed.
+				// A refusal must not be skipped because its check failed:
+				// an error in the condition refuses the write too.
 				FailurePolicy: &fail,
 			},
 		},

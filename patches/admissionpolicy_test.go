@@ -39,6 +39,9 @@ func TestAdmissionPoliciesFollowTheRules(t *testing.T) {
 	for _, v := range ps.Validating.Spec.Variables {
 		validating.WriteString(v.Expression + "\n")
 	}
+	for _, c := range ps.Validating.Spec.MatchConditions {
+		validating.WriteString(c.Expression + "\n")
+	}
 	for _, v := range ps.Validating.Spec.Validations {
 		validating.WriteString(v.Expression + "\n" + v.MessageExpression + "\n")
 	}

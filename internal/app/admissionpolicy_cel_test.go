@@ -178,10 +178,17 @@ func TestAdmissionPolicyCELRefusesAsApply(t *testing.T) {
 				}
 				return out.Value()
 			}
-			v := ps.Validating.Spec.Validations[0]
+			// The validation is behind the policy's condition: it and its
+			// message are evaluated only where the condition holds.
+			v, refused := ps.Validating.Spec.Validations[0], ps.Validating.Spec.MatchConditions[0]
 			got := ""
-			if eval(v.Expression) != true {
-				got = eval(v.MessageExpression).(string)
+			if eval(refused.Expression) == true {
+				if eval(v.Expression) == true {
+					t.Fatalf("the refusing policy's condition holds and its validation passes")
+				}
+				if got = eval(v.MessageExpression).(string); got == "" {
+					t.Fatalf("the refusing policy's condition holds and its message is empty")
+				}
 			}
 			if got != want {
 				t.Errorf("the refusing policy says %q, Apply %q", got, want)
