@@ -35,9 +35,10 @@ import (
 // product's. The third floor is the least a validation of the object costs:
 // the anchor and a ValidatingAdmissionPolicy, bound Deny, whose one
 // validation reads one field of the object. The product's operations,
-// constant, are a MutatingAdmissionPolicy that gives every Deployment the
-// JSON Patch the product's gives the benchmark's, without evaluating
-// anything but the name: what the API server spends on writing a
+// constant, are a MutatingAdmissionPolicy behind the product's condition
+// that gives every Deployment the JSON Patch the product's gives the
+// benchmark's, evaluating nothing else but the name: what the API server
+// spends on writing a
 // singleton (the pod template's gate and label, the annotations, the
 // label), the policy counterpart of the webhook's constant answer; with the
 // two floors, the least a policy-mode install that makes this object,
