@@ -38,11 +38,10 @@ import (
 // constant, are a MutatingAdmissionPolicy behind the product's condition
 // that gives every Deployment the JSON Patch the product's gives the
 // benchmark's, evaluating nothing else but the name: what the API server
-// spends on writing a
-// singleton (the pod template's gate and label, the annotations, the
-// label), the policy counterpart of the webhook's constant answer; with the
-// two floors, the least a policy-mode install that makes this object,
-// refuses and warns pays.
+// spends on writing a singleton (the pod template's gate and label, the
+// annotations, the label), the policy counterpart of the webhook's
+// constant answer; with the two floors, the least a policy-mode install
+// that makes this object, refuses and warns pays.
 const (
 	policyConfig    = "policy admission"
 	policyMutating  = "policy admission, its MutatingAdmissionPolicy alone"
