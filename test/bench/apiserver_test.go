@@ -262,9 +262,12 @@ func (b *apiBench) report(configs []benchConfig, lat [][]time.Duration) {
 	// The ratio over the whole run, with the interval it falls in when
 	// the run's rounds are drawn again (roundsInterval); at p50 also over
 	// each half of the run.
+	interval := func(name, floor string, q float64) (lo, hi float64) {
+		return roundsInterval(lat[idx[name]], lat[idx[floor]], lat[idx["no webhook"]], q)
+	}
 	ratio := func(name, floor string, q float64) string {
 		r := func(part [2]int) float64 { return rv(name, floor, q, part) }
-		lo, hi := roundsInterval(lat[idx[name]], lat[idx[floor]], lat[idx["no webhook"]], q)
+		lo, hi := interval(name, floor, q)
 		if q != 50 {
 			return fmt.Sprintf("%.2f× (90 %% interval %.2f–%.2f×)", r(whole), lo, hi)
 		}
@@ -299,6 +302,7 @@ func (b *apiBench) report(configs []benchConfig, lat [][]time.Duration) {
 		fmt.Sprintf("Of what the constant answer adds: *%s* (its patch alone) adds %s the patching no-op's latency at p50, and *%s* (the patching no-op's operation with our %d warnings) %s.",
 			ourPatchSilent, ratio(ourPatchSilent, "patching no-op", 50),
 			oneOpWarned, configs[idx[oneOpWarned]].warnings, ratio(oneOpWarned, "patching no-op", 50)))
+	opsLo, opsHi := interval(policyOpsFloors, policyAnchor, 50)
 	lines = append(lines, "",
 		fmt.Sprintf("**Added latency, %s / %s: %s at p50, %s at p99** (target ≤ 1.10×): the product's MutatingAdmissionPolicy and two ValidatingAdmissionPolicies against one MutatingAdmissionPolicy that only pins replicas and strategy, both inside the API server (no webhook).",
 			policyConfig, policyAnchor, ratio(policyConfig, policyAnchor, 50), ratio(policyConfig, policyAnchor, 99)),
@@ -323,9 +327,7 @@ func (b *apiBench) report(configs []benchConfig, lat [][]time.Duration) {
 			policyConfig, policyOpsFloors, ratio(policyConfig, policyOpsFloors, 50), ratio(policyConfig, policyOpsFloors, 99), ourPatch,
 			policyMutating, policyOps, ratio(policyMutating, policyOps, 50), msDiff(policyMutating, policyOps, 50),
 			opsVerdict(rv(policyOpsFloors, policyAnchor, 50, whole), rv(policyConfig, policyOpsFloors, 50, whole),
-				func() (float64, float64) {
-					return roundsInterval(lat[idx[policyOpsFloors]], lat[idx[policyAnchor]], lat[idx["no webhook"]], 50)
-				})))
+				opsLo, opsHi)))
 	writeFragment(b.t, "3-apiserver", lines...)
 }
 
@@ -374,10 +376,9 @@ func floorVerdict(floor50, floor99, policy50, mutating50, validation50, read50 f
 
 // opsVerdict says what the least a policy-mode install that makes the
 // product's object, refuses and warns adds to the anchor (ratio at p50,
-// and its 90 % interval from interval) leaves of the 1.10× policy target,
-// beside what the product's CEL adds to that least (ratio at p50).
-func opsVerdict(opsFloors50, overOps50 float64, interval func() (float64, float64)) string {
-	lo, hi := interval()
+// and its 90 % interval lo–hi) leaves of the 1.10× policy target, beside
+// what the product's CEL adds to that least (ratio at p50).
+func opsVerdict(opsFloors50, overOps50, lo, hi float64) string {
 	switch {
 	case lo > 1.10:
 		return fmt.Sprintf("That least alone is %.2f× the anchor at p50 (90 %% interval %.2f–%.2f×), beyond the 1.10× target: no policies that write what the gate controller needs (the gate and label in the pod template), refuse and warn reach it, however little they evaluate; the product's evaluation adds %.2f× to it.", opsFloors50, lo, hi, overOps50)
